@@ -1,0 +1,83 @@
+"""The CLI: parse arguments and hand over to a registered command (profiler/commands/).
+
+``tee-llm-prof --model KEY`` is the main job, the same as ``tee-llm-prof profile --model KEY``.
+Errors a user can fix print as one line (``error: …``) with exit code 2; Ctrl-C exits 130 after
+the command has saved what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from profiler import __version__
+from profiler.commands import COMMANDS, load_all
+from profiler.errors import UserError
+
+DEFAULT_COMMAND = "profile"
+
+EPILOG = """\
+examples:
+  tee-llm-prof --model tiny-llama            embedded default: real vLLM (CPU) + a generated tiny model
+  tee-llm-prof --model llama-3.1-70b         both legs from models.yaml (tee_on / tee_off endpoints)
+  tee-llm-prof --model llama-3.1-8b --tee-on http://10.0.0.5:8000 --tee-off http://10.0.0.6:8000
+  tee-llm-prof run --endpoint http://127.0.0.1:8000 --served-model tiny --out runs/
+  tee-llm-prof compare runs/ON runs/OFF --out cmp/
+  tee-llm-prof COMMAND --help                each command explains its options
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    load_all()
+    parser = argparse.ArgumentParser(
+        prog="tee-llm-prof",
+        description="Measure what a Trusted Execution Environment (TDX/SEV-SNP + GPU CC mode) "
+        "costs LLM inference: TTFT, ITL/TPOT, E2E latency, tokens/s and requests/s, with 95%% "
+        "confidence intervals on every overhead.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tee-llm-prof {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=cmd.help,
+            aliases=list(cmd.aliases),
+            description=cmd.description or cmd.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        cmd.add_arguments(p)
+        p.set_defaults(_command=name)
+    return parser
+
+
+def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`tee-llm-prof --model X` means `tee-llm-prof profile --model X`."""
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        if DEFAULT_COMMAND in COMMANDS:
+            return [DEFAULT_COMMAND, *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args_list = _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)
+    args = parser.parse_args(args_list)
+    if not getattr(args, "_command", None):
+        parser.print_help()
+        return 0
+    cmd = COMMANDS.get(args._command)
+    try:
+        return int(cmd.run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: partial results were saved and marked incomplete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

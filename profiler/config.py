@@ -1,0 +1,218 @@
+"""Strict configuration: models.yaml and workload specs (DESIGN §6, §8.3).
+
+Unknown keys are errors. An error names the offending key, the file and the line, e.g.
+
+    models.yaml:14: models.tiny-llama.engine.tensor_paralel: unknown key (known: args, name, ...)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from profiler.errors import UserError
+
+REPO_MODELS = Path(__file__).resolve().parent.parent / "models.yaml"
+PACKAGE_MODELS = Path(__file__).resolve().parent / "models.yaml"
+MODELS_ENV = "TEE_LLM_PROF_MODELS"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Rate = float  # requests/s; math.inf = send as fast as the concurrency cap allows
+
+
+class WorkloadSpec(Strict):
+    """What one leg sends. Both legs of a profile use the same spec and seed."""
+
+    dataset: str = Field("random", description="random | sharegpt:PATH | prefix | lengths:PATH")
+    api: Literal["completions", "chat"] = "completions"
+    input_len: int = Field(128, ge=1)
+    output_len: int = Field(128, ge=1)
+    range_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="random lengths in ±ratio")
+    prefix_len: int = Field(0, ge=0, description="shared-prefix tokens (dataset 'prefix')")
+    num_requests: int = Field(200, ge=1)
+    duration_s: float | None = Field(None, gt=0)
+    concurrency: int = Field(8, ge=1)
+    request_rates: list[Rate] = Field(default_factory=lambda: [math.inf])
+    burstiness: float = Field(1.0, gt=0)
+    ramp_up_s: float = Field(0.0, ge=0)
+    warmup: int | None = Field(None, ge=0, description="default: = concurrency")
+    repeats: int = Field(1, ge=1)
+    seed: int = 0
+    timeout_s: float = Field(600.0, gt=0)
+    slos: dict[Literal["ttft", "tpot", "e2el"], float] = Field(default_factory=dict)
+
+    @field_validator("request_rates", mode="before")
+    @classmethod
+    def _rates(cls, v: Any) -> Any:
+        items = v if isinstance(v, list) else [v]
+        out = []
+        for item in items:
+            if isinstance(item, str) and item.strip().lower() in ("inf", "infinity"):
+                out.append(math.inf)
+            else:
+                out.append(item)
+        return out
+
+    @field_validator("request_rates")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if not v or any(r <= 0 for r in v):
+            raise ValueError("request rates must be > 0 (use inf for no rate limit)")
+        return v
+
+    @property
+    def effective_warmup(self) -> int:
+        return self.concurrency if self.warmup is None else self.warmup
+
+
+class EngineSpec(Strict):
+    name: Literal["vllm-cpu", "vllm-cuda", "external"] = "external"
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int | None = Field(None, ge=16)
+    dtype: str = "auto"
+    quantization: str | None = None
+    enforce_eager: bool = False
+    extra_args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class Endpoints(Strict):
+    tee_on: str | None = None
+    tee_off: str | None = None
+
+
+class TokenizerSpec(Strict):
+    """How to obtain a tokenizer offline: a BPE trained locally, or a synthetic one of a size."""
+
+    kind: Literal["generated-bpe", "synthetic", "path"] = "synthetic"
+    vocab_size: int | None = Field(None, ge=16)
+    path: str | None = None
+
+
+class ModelEntry(Strict):
+    hf_id: str
+    served_name: str
+    description: str = ""
+    architecture: dict[str, Any] = Field(
+        default_factory=dict, description="HF config.json fields for dummy / generated weights"
+    )
+    tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    endpoints: Endpoints = Field(default_factory=Endpoints)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)  # type: ignore[arg-type]
+    seed: int = 0
+
+
+class ModelsFile(Strict):
+    models: dict[str, ModelEntry]
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping key (for error messages)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    lines = {}
+    for key_node, _ in node.value:
+        lines[key_node.value] = key_node.start_mark.line + 1
+    mapping["__lines__"] = lines
+    return mapping  # type: ignore[no-any-return]
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _strip_lines(v) for k, v in data.items() if k != "__lines__"}
+    if isinstance(data, list):
+        return [_strip_lines(v) for v in data]
+    return data
+
+
+def _line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
+    line = None
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            line = node.get("__lines__", {}).get(part, line)
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def format_validation_error(exc: ValidationError, source: str, raw: Any = None) -> str:
+    """One line per problem: ``file:line: dotted.key: message``."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        # pydantic appends the union/validator name to the loc for some errors; keep keys only
+        key = ".".join(str(p) for p in loc)
+        line = _line_of(raw, loc) if raw is not None else None
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: invalid YAML: {exc}") from None
+
+
+def parse_strict(model: type[Strict], data: Any, source: str) -> Any:
+    """Validate raw YAML/JSON data against a strict model; raise UserError naming key and line."""
+    try:
+        return model.model_validate(_strip_lines(data))
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, source, data)) from None
+
+
+def models_path(explicit: str | Path | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV])
+    if Path("models.yaml").is_file():
+        return Path("models.yaml")
+    return REPO_MODELS if REPO_MODELS.is_file() else PACKAGE_MODELS
+
+
+def load_models(path: str | Path | None = None) -> dict[str, ModelEntry]:
+    p = models_path(path)
+    raw = load_yaml(p)
+    if not isinstance(raw, dict):
+        raise UserError(f"{p}: expected a mapping with a 'models' key")
+    parsed: ModelsFile = parse_strict(ModelsFile, raw, str(p))
+    return dict(parsed.models)
+
+
+def get_model(key: str, path: str | Path | None = None) -> ModelEntry:
+    models = load_models(path)
+    if key not in models:
+        raise UserError(f"unknown model {key!r}; known models: {', '.join(sorted(models))}")
+    return models[key]
