@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,7 @@ def request_metrics(sent_ns: int, content_ns: Sequence[int], n_tokens: int) -> R
     first, last = content_ns[0], content_ns[-1]
     ttft = (first - sent_ns) / NS_PER_MS
     e2el = (last - sent_ns) / NS_PER_MS
-    itl = [(b - a) / NS_PER_MS for a, b in zip(content_ns, content_ns[1:])]
+    itl = [(b - a) / NS_PER_MS for a, b in pairwise(content_ns)]
     tpot = (last - first) / NS_PER_MS / (n_tokens - 1) if n_tokens > 1 and len(content_ns) > 1 else math.nan
     return RequestMetrics(ttft, tpot, e2el, itl)
 

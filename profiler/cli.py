@@ -55,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """`tee-llm-prof --model X` means `tee-llm-prof profile --model X`."""
-    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
-        if DEFAULT_COMMAND in COMMANDS:
-            return [DEFAULT_COMMAND, *argv]
+    top_level = ("-h", "--help", "--version")
+    if argv and argv[0].startswith("-") and argv[0] not in top_level and DEFAULT_COMMAND in COMMANDS:
+        return [DEFAULT_COMMAND, *argv]
     return argv
 
 

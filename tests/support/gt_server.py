@@ -95,7 +95,8 @@ class GroundTruth:
         self.count += 1
         n = self.count
         chat = request.path.endswith("/chat/completions")
-        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or self.opts.default_tokens)
+        asked = body.get("max_tokens") or body.get("max_completion_tokens")
+        max_tokens = int(asked or self.opts.default_tokens)
         prompt_tokens = self._tokens(self._prompt_text(body))
         rid = request.headers.get("X-Request-Id", str(n))
         entry = RequestLog(rid, request.path, recv, prompt_tokens, max_tokens, fault=self._fault_for(n))
@@ -143,7 +144,7 @@ class GroundTruth:
                 await resp.write(b"data: {not json at all\n\n")
                 entry.event_ns.append(time.perf_counter_ns())
             elif entry.fault == "error_event" and i == 2:
-                err = {"error": {"message": "injected server error", "type": "InternalServerError", "code": 500}}
+                err = {"error": {"message": "injected server error", "type": "InternalError", "code": 500}}
                 await resp.write(b"data: " + json.dumps(err).encode() + b"\n\n")
                 entry.event_ns.append(time.perf_counter_ns())
                 break
