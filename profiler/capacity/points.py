@@ -1,0 +1,161 @@
+"""A load point: one run directory of a sweep, reduced to what capacity planning needs.
+
+Latency statistics are recomputed from ``requests.parquet`` with the same function the bootstrap
+uses (so the point estimate and its CI come from one definition); the run's ``summary.json`` is the
+fallback for runs stored without requests (and agrees with it: both are NaN-dropping
+``numpy.percentile`` over successful requests, DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loadgen.metrics import measured
+from profiler.store import read_run
+
+FAMILIES: tuple[str, ...] = ("ttft", "tpot", "e2el")
+_STAT = re.compile(r"^(mean|median|p\d+(?:\.\d+)?)$")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A latency statistic an SLO can bound: ``ttft_p99_ms`` = p99 of TTFT in ms."""
+
+    family: str  # ttft | tpot | e2el
+    stat: str  # mean | median | p50 | p99 | p99.9 …
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown latency {self.family!r}; known: {', '.join(FAMILIES)}")
+        if not _STAT.match(self.stat):
+            raise ValueError(f"unknown statistic {self.stat!r}; use mean, median or pNN (e.g. p99)")
+        if self.stat.startswith("p") and not 0 <= float(self.stat[1:]) <= 100:
+            raise ValueError(f"percentile out of range: {self.stat}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}_{self.stat}_ms"
+
+    @property
+    def summary_key(self) -> str:
+        """vLLM's name for it in summary.json (``p99_ttft_ms``)."""
+        return f"{self.stat}_{self.family}_ms"
+
+    @property
+    def label(self) -> str:
+        stat = "P" + self.stat[1:] if self.stat.startswith("p") else self.stat
+        return f"{stat} {self.family.upper()} (ms)"
+
+    def of(self, values: np.ndarray, axis: int | None = None) -> Any:
+        """The statistic of ``values`` ignoring NaN (failed requests, 1-token TPOT)."""
+        with np.errstate(all="ignore"):
+            if self.stat == "mean":
+                return np.nanmean(values, axis=axis)
+            if self.stat == "median":
+                return np.nanmedian(values, axis=axis)
+            return np.nanpercentile(values, float(self.stat[1:]), axis=axis)
+
+    @classmethod
+    def parse(cls, text: str) -> Metric:
+        """``ttft_p99_ms`` (also vLLM's order ``p99_ttft_ms``; the ``_ms`` suffix is optional)."""
+        parts = text.strip().lower().removesuffix("_ms").split("_")
+        if len(parts) == 2:
+            a, b = parts
+            return cls(a, b) if a in FAMILIES else cls(b, a)
+        raise ValueError(f"cannot read {text!r}; write it like ttft_p99_ms")
+
+
+#: What the tables and plots show when no SLO names a metric.
+DEFAULT_METRICS: tuple[Metric, ...] = (
+    Metric("ttft", "p99"),
+    Metric("tpot", "p99"),
+    Metric("e2el", "p99"),
+)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Per-request arrays of one point (NaN where a request failed), for statistics and bootstrap."""
+
+    ok: np.ndarray  # bool
+    latency: Mapping[str, np.ndarray]  # family -> ms, NaN for failed requests
+    output_tokens: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Samples:
+        frame = measured(frame)
+        ok = frame["ok"].astype(bool).to_numpy()
+        lat = {}
+        for fam in FAMILIES:
+            v = frame[f"{fam}_ms"].to_numpy(dtype=float, na_value=np.nan).copy()
+            v[~ok] = np.nan
+            lat[fam] = v
+        out = frame["output_tokens"].to_numpy(dtype=float, na_value=np.nan)
+        return cls(ok=ok, latency=lat, output_tokens=np.where(ok, out, np.nan))
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """One measured load level on one leg."""
+
+    load: float  # the swept parameter: concurrency, or request rate (req/s)
+    qps: float  # completed requests / s (DESIGN §3)
+    output_tps: float  # output tokens / s
+    error_rate: float = 0.0
+    closed_loop: bool = True  # concurrency sweep (rate = inf) vs open-loop rate sweep
+    lag_p99_ms: float | None = None
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    samples: Samples | None = None
+    run: str | None = None  # run directory, relative to the sweep directory
+    status: str = "complete"
+
+    def value(self, metric: Metric) -> float:
+        """The metric at this point: from the requests when stored, else from summary.json."""
+        if self.samples is not None:
+            v = self.samples.latency[metric.family]
+            return float(metric.of(v)) if np.isfinite(v).any() else math.nan
+        raw = self.summary.get(metric.summary_key)
+        return math.nan if raw is None else float(raw)
+
+    @property
+    def tokens_per_request(self) -> float:
+        return self.output_tps / self.qps if self.qps > 0 else math.nan
+
+
+def _num(x: Any) -> float:
+    if x is None:
+        return math.nan
+    if isinstance(x, str):
+        return float(x)  # "inf" as the store writes it
+    return float(x)
+
+
+def point_from_run(path: Path, load: float, *, closed_loop: bool, rel_to: Path | None = None) -> LoadPoint:
+    """Read one run directory of a sweep into a :class:`LoadPoint`."""
+    run = read_run(path)
+    s = run.summary
+    completed = int(s.get("completed") or 0)
+    failed = int(s.get("failed") or 0)
+    frame = run.table("requests")
+    samples = Samples.from_frame(frame) if frame is not None and len(frame) else None
+    total = completed + failed
+    return LoadPoint(
+        load=float(load),
+        qps=_num(s.get("request_throughput")) if s.get("request_throughput") is not None else 0.0,
+        output_tps=_num(s.get("output_throughput")) if s.get("output_throughput") is not None else 0.0,
+        error_rate=failed / total if total else 1.0,
+        closed_loop=closed_loop,
+        lag_p99_ms=None if s.get("p99_client_lag_ms") is None else float(s["p99_client_lag_ms"]),
+        summary=s,
+        samples=samples,
+        run=str(path.relative_to(rel_to)) if rel_to is not None else str(path),
+        status=str(run.manifest.get("status", "complete")),
+    )

@@ -1,0 +1,63 @@
+"""The saturation detector on synthetic throughput/latency curves."""
+
+from __future__ import annotations
+
+from profiler.capacity.points import LoadPoint
+from profiler.capacity.saturation import SaturationPolicy, detect
+
+
+def curve(loads, qps, ttft=None, lag=None, err=None, closed=True):  # type: ignore[no-untyped-def]
+    n = len(loads)
+    ttft = ttft or [100.0] * n
+    return [
+        LoadPoint(
+            load=loads[k], qps=qps[k], output_tps=qps[k] * 10, closed_loop=closed,
+            error_rate=(err or [0.0] * n)[k], lag_p99_ms=(lag or [0.0] * n)[k],
+            summary={"p99_ttft_ms": ttft[k], "p99_e2el_ms": ttft[k] * 5},
+        )
+        for k in range(n)
+    ]
+
+
+def test_linear_growth_is_not_saturated() -> None:
+    assert not detect(curve([1, 2, 4, 8], [1, 2, 4, 7.5])).saturated
+
+
+def test_plateau_is_saturation_at_the_first_flat_point() -> None:
+    # 4 → 4.2 for a doubling of load: efficiency 0.05 < 0.1
+    s = detect(curve([1, 2, 4, 8, 16], [1, 2, 4, 4.2, 4.1]))
+    assert s.saturated and s.index == 3
+    assert "efficiency 0.05" in (s.reason or "")
+
+
+def test_threshold_is_a_policy() -> None:
+    s = detect(curve([1, 2, 4, 8], [1, 2, 4, 4.2]), SaturationPolicy(min_efficiency=0.01))
+    assert not s.saturated
+
+
+def test_gain_is_measured_against_the_best_earlier_point() -> None:
+    # a dip at load 8 (noise or collapse) counts against the best point (load 4, qps 4)
+    s = detect(curve([1, 2, 4, 8, 16], [1, 2, 4, 3.0, 4.1]))
+    assert s.index == 3
+
+
+def test_small_load_steps_are_judged_relative_to_their_size() -> None:
+    # 10 → 11 (+10 % load) for +8 % throughput is efficient, not a plateau
+    assert not detect(curve([10, 11], [5.0, 5.4])).saturated
+
+
+def test_latency_explosion() -> None:
+    s = detect(curve([1, 2, 4], [1, 2, 3.9], ttft=[100, 150, 2500]))
+    assert s.saturated and s.index == 2 and "exploded" in (s.reason or "")
+
+
+def test_client_lag_counts_on_open_loop_points_only() -> None:
+    open_loop = detect(curve([1, 2, 4], [1, 2, 4], lag=[1, 2, 900], closed=False))
+    assert open_loop.index == 2 and "client lag" in (open_loop.reason or "")
+    # closed loop: lag is the wait for a concurrency slot, by design
+    assert not detect(curve([1, 2, 4], [1, 2, 4], lag=[1, 2, 900], closed=True)).saturated
+
+
+def test_failures_saturate() -> None:
+    s = detect(curve([1, 2, 4], [1, 2, 4], err=[0, 0, 0.2]))
+    assert s.index == 2 and "failed" in (s.reason or "")
