@@ -1,0 +1,292 @@
+"""Runs queued jobs, one at a time, as ``tee-llm-prof profile`` subprocesses.
+
+One at a time per host because two profiles on one GPU host would perturb each other's
+measurements. Each profile runs in its own process group (its own session), so:
+
+- cancel = SIGINT to the group (the profile saves what it measured, marked incomplete), then
+  SIGKILL after a grace period if it has not exited;
+- a Ctrl-C at the service's terminal does not reach the profile directly; the service forwards
+  it on shutdown (and marks the job interrupted);
+- a profile orphaned by a service that died is found again by its recorded pid at the next
+  start, interrupted the same way, and never overlaps the next job.
+
+Progress comes from two places: JSON lines the profile prints on stdout (any line that parses
+as a JSON object with an ``event`` key is kept as ``last_event``), and the run directories
+appearing under the profile directory, which needs no cooperation from the subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from profiler.service import jobs as J
+from profiler.service.results import run_progress
+
+log = logging.getLogger("tee_llm_prof.service")
+
+CommandFactory = Callable[[J.Job, Path], Sequence[str]]
+
+# workload field → `tee-llm-prof profile` option (the overrides B's profile command accepts)
+OVERRIDE_FLAGS: dict[str, str] = {
+    "num_requests": "--num-requests",
+    "concurrency": "--concurrency",
+    "request_rates": "--request-rates",
+    "input_len": "--input-len",
+    "output_len": "--output-len",
+    "repeats": "--repeats",
+    "seed": "--seed",
+    "dataset": "--dataset",
+    "api": "--api",
+}
+
+
+def profile_command(models_path: Path) -> CommandFactory:
+    """The real command: ``python -m profiler.cli profile --model KEY --models PATH ...``.
+
+    Only the model key and validated workload values reach the command line; targets come from
+    models.yaml. (``python -m`` rather than the console script: it needs no PATH.)"""
+
+    def build(job: J.Job, out: Path) -> list[str]:
+        cmd = [
+            sys.executable, "-m", "profiler.cli", "profile",
+            "--model", job.model,
+            "--models", str(models_path),
+            "--out", str(out),
+            "--profile-id", job.id,
+        ]  # fmt: skip
+        for field, flag in OVERRIDE_FLAGS.items():
+            value = job.request.get(field)
+            if value is None:
+                continue
+            if isinstance(value, list):
+                cmd += [flag, ",".join(str(v) for v in value)]
+            else:
+                cmd += [flag, str(value)]
+        return cmd
+
+    return build
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: J.JobStore,
+        data_dir: Path,
+        command: CommandFactory,
+        *,
+        cancel_grace_s: float = 30.0,
+        poll_s: float = 0.5,
+        paused: bool = False,
+    ) -> None:
+        self.store = store
+        self.profiles_dir = Path(data_dir) / "profiles"
+        self.logs_dir = Path(data_dir) / "logs"
+        self.command = command
+        self.cancel_grace_s = cancel_grace_s
+        self.poll_s = poll_s
+        self.paused = paused
+        self.current: str | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._orphans: list[J.Job] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, orphans: Sequence[J.Job] = ()) -> None:
+        self.profiles_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._orphans = list(orphans)
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="job-runner")
+
+    async def stop(self) -> None:
+        """Stop taking jobs; interrupt the running one (it saves what it measured)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self._wake.set()
+
+    def log_path(self, job_id: str) -> Path:
+        return self.logs_dir / f"{job_id}.log"
+
+    # ------------------------------------------------------------------ the loop
+    async def _loop(self) -> None:
+        for orphan in self._orphans:
+            await self._reap_orphan(orphan)
+        while not self._stopping:
+            job = None if self.paused else self.store.claim_next()
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s * 4)
+                continue
+            try:
+                await self._run(job)
+            except Exception as exc:  # never let one job kill the runner
+                log.exception("job %s crashed the runner", job.id)
+                self.store.finish(job.id, J.FAILED, reason=f"service error: {exc}")
+            finally:
+                self.current = None
+
+    async def _run(self, job: J.Job) -> None:
+        self.current = job.id
+        cmd = list(self.command(job, self.profiles_dir))
+        log.info("job %s: %s", job.id, " ".join(cmd))
+        logf = self.log_path(job.id).open("ab")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # own process group: cancel reaches the whole profile
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        except OSError as exc:
+            logf.close()
+            self.store.finish(job.id, J.FAILED, reason=f"cannot start the profile: {exc}")
+            return
+        self.store.set_pid(job.id, proc.pid)
+        progress: dict[str, Any] = dict(job.progress or {})
+        reader = asyncio.create_task(self._read_output(proc, logf, progress))
+        exited = asyncio.ensure_future(proc.wait())
+        interrupted_by: str | None = None
+        try:
+            while not exited.done():
+                await asyncio.wait({exited}, timeout=self.poll_s)
+                self._update_progress(job.id, progress)
+                if interrupted_by is None:
+                    fresh = self.store.get(job.id)
+                    if fresh is not None and fresh.cancel_requested:
+                        interrupted_by = "cancel"
+                    elif self._stopping:
+                        interrupted_by = "shutdown"
+                    if interrupted_by:
+                        await self._interrupt(proc.pid, exited)
+        finally:
+            # a stray grandchild could hold the pipe open after the profile exited: don't hang
+            _, pending = await asyncio.wait({reader}, timeout=5)
+            for task in pending:
+                task.cancel()
+            logf.close()
+        self._update_progress(job.id, progress)
+        self._finish(job, proc.returncode, interrupted_by)
+
+    async def _read_output(
+        self, proc: asyncio.subprocess.Process, logf: Any, progress: dict[str, Any]
+    ) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                return
+            logf.write(line)
+            logf.flush()
+            event = _json_event(line)
+            if event is not None:
+                progress["last_event"] = event
+
+    def _update_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        progress.update(run_progress(self.profiles_dir / job_id))
+        self.store.set_progress(job_id, progress)
+
+    def _finish(self, job: J.Job, rc: int | None, interrupted_by: str | None) -> None:
+        if interrupted_by == "cancel":
+            status, reason = J.CANCELLED, "cancelled; what it measured is kept, marked incomplete"
+        elif interrupted_by == "shutdown":
+            status = J.INTERRUPTED
+            reason = "the service was stopped; what it measured is kept, marked incomplete"
+        elif rc == 0:
+            status, reason = J.DONE, None
+        else:
+            status, reason = J.FAILED, self._failure_reason(job.id, rc)
+        self.store.finish(job.id, status, exit_code=rc, reason=reason)
+        log.info("job %s: %s (exit %s)", job.id, status, rc)
+
+    def _failure_reason(self, job_id: str, rc: int | None) -> str:
+        """The profile's own one-line error (`error: ...`) when it printed one."""
+        try:
+            lines = self.log_path(job_id).read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in reversed(lines[-200:]):
+            if line.startswith("error:"):
+                return line[len("error:") :].strip()
+        if rc is not None and rc < 0:
+            return f"the profile was killed by signal {-rc}"
+        tail = next((ln for ln in reversed(lines) if ln.strip()), "")
+        return f"the profile exited with code {rc}" + (f": {tail.strip()[:300]}" if tail else "")
+
+    # ------------------------------------------------------------------ stopping processes
+    async def _interrupt(self, pgid: int, exited: asyncio.Future[Any]) -> None:
+        """SIGINT to the process group, SIGKILL after the grace period."""
+        _signal_group(pgid, signal.SIGINT)
+        await asyncio.wait({exited}, timeout=self.cancel_grace_s)
+        if not exited.done():
+            log.warning(
+                "profile group %s ignored SIGINT for %.0fs; killing it", pgid, self.cancel_grace_s
+            )
+            _signal_group(pgid, signal.SIGKILL)
+            await asyncio.wait({exited}, timeout=10)
+
+    async def _reap_orphan(self, job: J.Job) -> None:
+        """A profile left running by a previous service process: interrupt it (it saves what it
+        measured) before the next job starts, so profiles never overlap."""
+        pid = job.pid
+        if not pid or not _is_our_profile(pid, job.id):
+            return
+        log.warning("job %s: interrupting its profile left running (pid %s)", job.id, pid)
+
+        async def gone() -> None:
+            while _is_our_profile(pid, job.id):
+                await asyncio.sleep(0.1)
+
+        exited = asyncio.ensure_future(gone())
+        await self._interrupt(pid, exited)
+        exited.cancel()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _is_our_profile(pid: int, job_id: str) -> bool:
+    """True while ``pid`` is alive and is the profile of ``job_id`` (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # a zombie (state Z) has exited; its parent just has not reaped it yet
+    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else ""
+    return state != "Z" and job_id.encode() in cmdline.split(b"\0")
+
+
+def _json_event(line: bytes) -> dict[str, Any] | None:
+    text = line.strip()
+    if not text.startswith(b"{"):
+        return None
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) and "event" in obj else None
