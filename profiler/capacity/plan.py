@@ -1,0 +1,237 @@
+"""Plan arithmetic: replicas, GPUs and cost per leg for a target load, from SLO-bound capacity.
+
+Per leg, with C the SLO-bound request throughput of one replica (slo.py), K GPUs per replica and
+P the price of a GPU-hour:
+
+    replicas           = ceil(target_qps / C)
+    gpus               = replicas × K
+    cost per hour      = gpus × P
+    cost per 1M output tokens = cost per hour / (target_qps × tokens per request × 3600) × 1e6
+                         (the traffic actually served; tokens per request at the operating point)
+
+Across legs (off = the baseline, DESIGN §4 signs: positive = the TEE costs):
+
+    capacity overhead  = (C_off − C_on) / C_off
+    cost-performance   = (TPS_on / cost_on) / (TPS_off / cost_off), TPS = SLO-bound output
+                         tokens/s of one replica, cost = K × P per replica-hour (the seed's §VI
+                         ratio; without prices, cost = GPUs, i.e. throughput per GPU)
+
+Both carry the bootstrap CI of bootstrap.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from profiler.capacity.bootstrap import Replicates, percentile_ci
+from profiler.capacity.slo import Capacity, Slos
+
+#: ceil() tolerance: 3.0000000001 replicas of float noise is 3 replicas, not 4.
+_EPS = 1e-9
+
+
+def replicas_needed(target_qps: float, capacity_qps: float) -> int:
+    return max(1, math.ceil(target_qps / capacity_qps - _EPS))
+
+
+@dataclass(frozen=True)
+class LegPlan:
+    label: str
+    capacity: Capacity
+    replicas: int | None
+    gpus: int | None
+    gpu_hour_cost: float | None
+    cost_per_hour: float | None
+    served_output_tps: float | None
+    cost_per_million_output_tokens: float | None
+    utilisation: float | None  # target / provisioned SLO-bound capacity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "capacity": self.capacity.to_dict(),
+            "replicas": self.replicas,
+            "gpus": self.gpus,
+            "gpu_hour_cost": self.gpu_hour_cost,
+            "cost_per_hour": self.cost_per_hour,
+            "served_output_tps": self.served_output_tps,
+            "cost_per_million_output_tokens": self.cost_per_million_output_tokens,
+            "utilisation": self.utilisation,
+        }
+
+
+def plan_leg(
+    label: str, cap: Capacity, target_qps: float, gpus_per_replica: int, gpu_hour_cost: float | None
+) -> LegPlan:
+    if cap.qps is None or cap.qps <= 0:
+        return LegPlan(label, cap, None, None, gpu_hour_cost, None, None, None, None)
+    replicas = replicas_needed(target_qps, cap.qps)
+    gpus = replicas * gpus_per_replica
+    tpr = cap.tokens_per_request
+    served = target_qps * tpr if tpr is not None else None
+    cost_h = gpus * gpu_hour_cost if gpu_hour_cost is not None else None
+    per_m = cost_h / (served * 3600) * 1e6 if cost_h is not None and served else None
+    util = target_qps / (replicas * cap.qps)
+    return LegPlan(label, cap, replicas, gpus, gpu_hour_cost, cost_h, served, per_m, util)
+
+
+def _ci_block(point: float | None, reps: np.ndarray | None, n_boot: int) -> dict[str, Any]:
+    lo, hi, n = percentile_ci(reps) if reps is not None else (None, None, 0)
+    return {
+        "value_pct": None if point is None else 100 * point,
+        "ci_low_pct": None if lo is None else 100 * lo,
+        "ci_high_pct": None if hi is None else 100 * hi,
+        "significant": None if lo is None or hi is None else bool(lo > 0 or hi < 0),
+        "n_valid": n,
+        "n_boot": n_boot,
+    }
+
+
+def _overhead(on: Capacity, off: Capacity, replicates: Replicates | None) -> dict[str, Any] | None:
+    if not on.qps or not off.qps:
+        return None
+    reps = None
+    if replicates is not None:
+        q_on, q_off = replicates.qps["on"], replicates.qps["off"]
+        with np.errstate(all="ignore"):
+            reps = (q_off - q_on) / q_off
+    n_boot = replicates.n_boot if replicates else 0
+    return {"metric": "slo_bound_request_throughput", **_ci_block((off.qps - on.qps) / off.qps, reps, n_boot)}
+
+
+def _cost_performance(
+    on: Capacity, off: Capacity, cost_on: float, cost_off: float, replicates: Replicates | None, unit: str
+) -> dict[str, Any] | None:
+    t_on, t_off = on.output_tps, off.output_tps
+    if not t_on or not t_off or not on.qps or not off.qps:
+        return None
+    reps = None
+    if replicates is not None:
+        with np.errstate(all="ignore"):
+            reps = (replicates.output_tps["on"] / cost_on) / (replicates.output_tps["off"] / cost_off)
+    lo, hi, n = percentile_ci(reps) if reps is not None else (None, None, 0)
+    return {
+        "unit": unit,
+        "on": t_on / cost_on,
+        "off": t_off / cost_off,
+        "ratio": (t_on / cost_on) / (t_off / cost_off),
+        "ci_low": lo,
+        "ci_high": hi,
+        "n_valid": n,
+    }
+
+
+def make_plan(
+    caps: Mapping[str, Capacity],
+    slos: Slos,
+    *,
+    target_qps: float,
+    gpus_per_replica: int = 1,
+    gpu_hour_cost: Mapping[str, float] | None = None,
+    replicates: Replicates | None = None,
+    aa: bool = False,
+) -> dict[str, Any]:
+    """The plan as a JSON-ready dict (legs "on" and "off"; "off" is the baseline).
+
+    ``gpu_hour_cost`` needs a price for every leg, or none (then costs are omitted and the
+    cost-performance ratio is throughput per GPU).
+    """
+    prices = dict(gpu_hour_cost or {})
+    if prices and set(prices) != set(caps):
+        raise ValueError(f"GPU-hour prices for {sorted(prices)} but legs {sorted(caps)}")
+    legs = {
+        label: plan_leg(label, cap, target_qps, gpus_per_replica, prices.get(label))
+        for label, cap in caps.items()
+    }
+    warnings = [f"{k}: {lp.capacity.note}" for k, lp in legs.items() if lp.capacity.kind != "interpolated"]
+    overhead: dict[str, Any] | None = None
+    costperf: dict[str, Any] | None = None
+    if "on" in caps and "off" in caps:
+        overhead = _overhead(caps["on"], caps["off"], replicates)
+        # cost of one replica-hour; without prices a GPU-hour is the unit (throughput per GPU)
+        costperf = _cost_performance(
+            caps["on"], caps["off"],
+            gpus_per_replica * prices.get("on", 1.0), gpus_per_replica * prices.get("off", 1.0),
+            replicates, "output tokens/s per $/h" if prices else "output tokens/s per GPU",
+        )
+    plan: dict[str, Any] = {
+        "target_qps": target_qps,
+        "slos": slos.to_dict(),
+        "max_error_rate": slos.max_error_rate,
+        "gpus_per_replica": gpus_per_replica,
+        "gpu_hour_cost": prices or None,
+        "aa": aa,
+        "legs": {label: lp.to_dict() for label, lp in legs.items()},
+        "capacity_overhead": overhead,
+        "cost_performance": costperf,
+        "bootstrap": None
+        if replicates is None
+        else {
+            "n_boot": replicates.n_boot,
+            "seed": replicates.seed,
+            "method": "requests resampled per load point and leg; SLO statistics and capacity recomputed",
+            "fixed_points": replicates.fixed_points,
+        },
+        "warnings": warnings,
+    }
+    plan["sentence"] = sentence(plan, slos)
+    return plan
+
+
+def _leg_words(leg: Mapping[str, Any], prices: bool) -> str:
+    r, g = leg["replicas"], leg["gpus"]
+    words = f"{r} replica{'s' if r != 1 else ''} ({g} GPU{'s' if g != 1 else ''}"
+    if prices and leg["cost_per_hour"] is not None:
+        words += f", ${leg['cost_per_hour']:,.2f}/h"
+        if leg["cost_per_million_output_tokens"] is not None:
+            words += f", ${leg['cost_per_million_output_tokens']:,.2f} per million output tokens"
+    return words + ")"
+
+
+_QUALIFIER = {
+    "lower_bound": "its capacity is only a lower bound (every measured load met the SLOs)",
+    "extrapolated": "its capacity is extrapolated below the lowest measured load",
+    "measured": "its capacity is a measured point",
+}
+
+
+def sentence(plan: Mapping[str, Any], slos: Slos) -> str:
+    """The answer in one paragraph."""
+    legs = plan["legs"]
+    target = plan["target_qps"]
+    missing = [label for label, leg in legs.items() if leg["replicas"] is None]
+    if missing:
+        notes = "; ".join(f"{label}: {legs[label]['capacity']['note']}" for label in missing)
+        return f"No plan for {target:g} req/s under {slos.describe()}: {notes}."
+    prices = plan["gpu_hour_cost"] is not None
+    text = f"To serve {target:g} req/s under {slos.describe()}"
+    if "on" in legs and "off" in legs:
+        text += (
+            f", you need {_leg_words(legs['on'], prices)} with the TEE and "
+            f"{_leg_words(legs['off'], prices)} without it."
+        )
+    ov = plan.get("capacity_overhead")
+    if ov and ov["value_pct"] is not None:
+        verb = "lowers" if ov["value_pct"] >= 0 else "raises"
+        text += f" The TEE {verb} the SLO-bound capacity of one replica by {abs(ov['value_pct']):.1f}%"
+        if ov["ci_low_pct"] is not None:
+            text += f" (95% CI {ov['ci_low_pct']:.1f}% to {ov['ci_high_pct']:.1f}%"
+            text += ", significant)" if ov["significant"] else ", not significant)"
+        text += "."
+    cp = plan.get("cost_performance")
+    if cp:
+        text += f" Cost-performance with/without TEE: {cp['ratio']:.3f}"
+        if cp["ci_low"] is not None:
+            text += f" (95% CI {cp['ci_low']:.3f}–{cp['ci_high']:.3f})"
+        text += "."
+    for label, leg in legs.items():
+        kind = leg["capacity"]["kind"]
+        if kind in _QUALIFIER:
+            text += f" Leg {label}: {_QUALIFIER[kind]}."
+    if plan.get("aa"):
+        text += " Both legs are the same endpoint (A/A): differences are noise, not the TEE."
+    return text
