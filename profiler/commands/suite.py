@@ -1,0 +1,90 @@
+"""`tee-llm-prof suite NAME …`: run one secondary suite (cpu, io, net, zk, gpu, llm) for one leg."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from profiler.commands import COMMANDS, Command
+from profiler.errors import UserError
+
+DESCRIPTION = """\
+Run one measurement suite on this machine for one leg (--label on|off) and write a run
+directory under --out: manifest.json (kind = the suite name), results.parquet (one row per
+measurement: metric, unit, value, case, threads, repeat) and summary.json. Run it inside the
+TEE (--label on) and outside (--label off), then compare the two run directories with
+`tee-llm-prof compare` for overheads with 95% CIs over the repetitions.
+
+examples:
+  tee-llm-prof suite --list
+  tee-llm-prof suite cpu --threads 1,2,4 --repeats 3 --label on --out runs/
+  tee-llm-prof suite io --dir /mnt/nvme --size 64M --runtime 5 --label off --out runs/
+  tee-llm-prof suite net --url http://10.0.0.5:8080/ --url https://10.0.0.5:8443/ \\
+      --concurrency 8,32 --label on --out runs/
+  tee-llm-prof suite zk --threads 4 --label on --out runs/
+  tee-llm-prof suite NAME --help        the options of one suite
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", required=True, help="leg label, usually 'on' (TEE) or 'off'")
+    p.add_argument("--out", type=Path, required=True, help="directory that receives the run directory")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="repetitions inside this run (CIs in compare need >= 2 per leg; default 1)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from profiler.suites import load_all  # noqa: PLC0415 - keep `tee-llm-prof --help` light
+
+    parser.add_argument("--list", action="store_true", help="list the suites and exit")
+    sub = parser.add_subparsers(dest="suite", metavar="NAME")
+    for name, suite in load_all().items():
+        p = sub.add_parser(
+            name,
+            help=suite.help,
+            description=suite.description or suite.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if suite.run is None:  # the llm suite brings its own options (it is a profile)
+            _common(p)
+        suite.add_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from profiler.suites import SUITES, SuiteSkipped, load_all, run_suite  # noqa: PLC0415
+
+    load_all()
+    if args.list or not args.suite:
+        for name, suite in SUITES.items():
+            print(f"{name:6s} {suite.help}")
+        if not args.list:
+            print("\nrun one with: tee-llm-prof suite NAME --label on|off --out DIR", file=sys.stderr)
+        return 0
+    suite = SUITES.get(args.suite)
+    try:
+        if suite.run is not None:
+            return int(suite.run(args) or 0)
+        path = run_suite(suite, args)
+    except SuiteSkipped as exc:
+        print(f"skipped: suite {suite.name}: {exc}")
+        return 0
+    except UserError as exc:
+        if isinstance(exc.__cause__, SuiteSkipped):
+            print(f"skipped: suite {suite.name}: {exc.__cause__}")
+            return 0
+        raise
+    print(path)
+    return 0
+
+
+COMMANDS.add(
+    "suite",
+    Command(
+        name="suite",
+        help="run a secondary suite (cpu, io, net, zk, gpu, llm) for one leg",
+        description=DESCRIPTION,
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
