@@ -1,0 +1,285 @@
+"""The report of a comparison directory (comparison.json): headline, overhead table with CIs,
+data-quality warnings, environment per leg, paper-compatible table, token-volume law, plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from profiler.report import fits, plots_latency
+from profiler.report.environment import environment_table
+from profiler.report.model import FigureBlock, Paragraph, Report, Section, Table, Warn, Warnings
+from profiler.report.run_view import run_figures, run_warnings, summary_tables
+from profiler.report.text import ci, headline, metric_label, num, pct
+from profiler.store import COMPARISON, Run, read_json, read_run
+
+OVERHEAD_COLUMNS = ["metric", "TEE on", "TEE off", "overhead", "95% CI", "significant", "n on / off"]
+BUCKETS = ("short", "medium", "long")
+
+
+def resolve_runs(paths: Sequence[str] | None, base: Path) -> list[Path]:
+    """Run paths as stored (absolute, relative to the comparison dir, or to the cwd)."""
+    found = []
+    for raw in paths or []:
+        p = Path(raw)
+        for cand in (p, base / p, base.parent / p):
+            if cand.is_dir():
+                found.append(cand)
+                break
+    return found
+
+
+def overhead_table(metrics: Sequence[Mapping[str, Any]]) -> Table:
+    rows = []
+    for r in metrics:
+        sig = r.get("significant")
+        rows.append(
+            [
+                metric_label(str(r.get("metric"))),
+                num(r.get("on")),
+                num(r.get("off")),
+                pct(r.get("overhead_pct"), 2),
+                ci(r.get("ci_low"), r.get("ci_high"), 2),
+                "—" if sig is None else ("yes" if sig else "no"),
+                f"{num(r.get('n_on'))} / {num(r.get('n_off'))}",
+            ]
+        )
+    return Table(
+        "Overhead of TEE on vs TEE off",
+        OVERHEAD_COLUMNS,
+        rows,
+        note="Latency: (on − off)/off. Throughput: (off − on)/off. Positive = the TEE costs. "
+        "Significant = the 95% CI excludes 0.",
+    )
+
+
+def method_paragraph(cmp: Mapping[str, Any]) -> Paragraph:
+    m = cmp.get("method") or {}
+    conf = m.get("confidence", 0.95)
+    text = (
+        f"Confidence intervals: {m.get('bootstrap', '?')} bootstrap, {num(m.get('n_boot'))} "
+        f"resamples, {float(conf) * 100:.0f}% level, seed {m.get('seed', '?')}. "
+        f"TEE on: {len(cmp.get('on_runs') or [])} run(s); TEE off: {len(cmp.get('off_runs') or [])} run(s)."
+    )
+    return Paragraph(text)
+
+
+def paper_table(pc: Mapping[str, Any]) -> Table:
+    on, off = pc.get("on") or {}, pc.get("off") or {}
+
+    def row(name: str, a: Any, b: Any, kind: str) -> list[str]:
+        return [name, num(a, 6), num(b, 6), _overhead(a, b, kind)]
+
+    rows = [
+        ["samples (after filtering)", num(on.get("samples")), num(off.get("samples")), ""],
+        row("TTFT (s)", on.get("ttft_s"), off.get("ttft_s"), "latency"),
+        row("ITL = mean per-request decode time (s)", on.get("itl_s"), off.get("itl_s"), "latency"),
+        row("TPS = mean of output tokens / decode time", on.get("tps"), off.get("tps"), "throughput"),
+    ]
+    for b in BUCKETS:
+        bon = (on.get("buckets") or {}).get(b) or {}
+        boff = (off.get("buckets") or {}).get(b) or {}
+        rows.append([f"{b}: requests", num(bon.get("count")), num(boff.get("count")), ""])
+        rows.append(row(f"{b}: TPS", bon.get("tps"), boff.get("tps"), "throughput"))
+    label = pc.get("label") or "paper-compatible view"
+    return Table(
+        f"Paper-compatible view ({label})",
+        ["quantity", "TEE on", "TEE off", "overhead"],
+        rows,
+        note="arXiv:2409.03992 definitions: rows with input+output > 4 and output > 2; "
+        "buckets by input+output tokens ≤100, 101–500, >500. Point estimates, as in the paper.",
+    )
+
+
+def _overhead(on: Any, off: Any, kind: str) -> str:
+    try:
+        a, b = float(on), float(off)
+    except (TypeError, ValueError):
+        return "—"
+    if b == 0:
+        return "—"
+    value = (a - b) / b if kind == "latency" else (b - a) / b
+    return pct(value * 100, 2)
+
+
+def token_volume_tables(tv: Mapping[str, Any]) -> list[Table]:
+    tables = []
+    bins = tv.get("bins") or []
+    if bins:
+        rows = [
+            [
+                f"{num(b.get('lo'))}–{num(b.get('hi'))}",
+                num(b.get("n_on")),
+                num(b.get("n_off")),
+                pct(b.get("overhead_pct"), 2),
+                ci(b.get("ci_low"), b.get("ci_high"), 2),
+            ]
+            for b in bins
+        ]
+        tables.append(
+            Table(
+                "Overhead by tokens per request (input + output)",
+                ["tokens", "n on", "n off", "overhead", "95% CI"],
+                rows,
+            )
+        )
+    fit = tv.get("fit")
+    if fit:
+        rows = [
+            [
+                name,
+                num(p.get("value") if isinstance(p, Mapping) else p),
+                ci(p.get("ci_low"), p.get("ci_high"), 3).replace("%", "") if isinstance(p, Mapping) else "—",
+            ]
+            for name, p in (fit.get("params") or {}).items()
+        ]
+        for key, label in (
+            ("r2", "R²"),
+            ("tokens_below_5pct", "tokens for overhead < 5%"),
+            ("tokens_below_1pct", "tokens for overhead < 1%"),
+            ("change_per_10k_tokens_pct", "overhead change per 10k tokens (points)"),
+        ):
+            if key in fit:
+                rows.append([label, num(fit.get(key)), ""])
+        tables.append(
+            Table(f"Token-volume fit: {fits.describe(fit)}", ["parameter", "value", "95% CI"], rows)
+        )
+    return tables
+
+
+def leg_frames(paths: Sequence[Path]) -> tuple[pd.DataFrame | None, list[Run]]:
+    runs = [read_run(p) for p in paths]
+    frames = [r.table("requests") for r in runs]
+    frames = [f for f in frames if f is not None and not f.empty]
+    return (pd.concat(frames, ignore_index=True) if frames else None), runs
+
+
+def comparison_sections(cmp: Mapping[str, Any], base: Path, prefix: str = "") -> tuple[str, list[Section]]:
+    """(headline, sections) of one comparison; ``prefix`` keeps plot names unique in a profile."""
+    metrics = list(cmp.get("metrics") or [])
+    aa = bool(cmp.get("aa"))
+    line = headline(cmp.get("model"), metrics, aa=aa)
+    on_paths = resolve_runs(cmp.get("on_runs"), base)
+    off_paths = resolve_runs(cmp.get("off_runs"), base)
+    on_frame, on_runs = leg_frames(on_paths)
+    off_frame, off_runs = leg_frames(off_paths)
+
+    main = Section("Overhead").add(overhead_table(metrics), method_paragraph(cmp))
+    if metrics:
+        main.add(
+            FigureBlock(
+                f"{prefix}overhead",
+                "Overhead per metric",
+                lambda: plots_latency.overhead_bars(metrics),
+                "Bars: overhead; whiskers: 95% CI; red = significant.",
+            )
+        )
+    warns = [
+        Warn(str(w.get("code", "warning")), str(w.get("message", "")), w.get("leg"))
+        for w in cmp.get("warnings") or []
+    ]
+    for run in on_runs[:1] + off_runs[:1]:
+        warns.extend(
+            w
+            for w in run_warnings(run, run.table("requests"))
+            if not any(x.code == w.code and x.leg == w.leg for x in warns)
+        )
+    missing = len(cmp.get("on_runs") or []) + len(cmp.get("off_runs") or []) - len(on_paths) - len(off_paths)
+    if missing:
+        warns.append(
+            Warn(
+                "runs_missing",
+                f"{missing} run directories named in {COMPARISON} were not "
+                "found; plots use the runs that were",
+            )
+        )
+    sections = [main, Section("Data-quality warnings").add(Warnings(warns))]
+
+    envs = cmp.get("environment") or {}
+    if not envs and (on_runs or off_runs):
+        envs = {
+            lab: runs[0].manifest.get("environment")
+            for lab, runs in (("on", on_runs), ("off", off_runs))
+            if runs
+        }
+    env = environment_table(envs)
+    sections.append(Section("Environment").add(env or Paragraph("No environment fingerprint was recorded.")))
+
+    if cmp.get("paper_compat"):
+        sections.append(Section("Paper-compatible view").add(paper_table(cmp["paper_compat"])))
+
+    tv = cmp.get("token_volume") or {}
+    tv_section = Section("Overhead against token volume")
+    tv_section.add(*token_volume_tables(tv))
+    if tv.get("reason"):
+        tv_section.add(Paragraph(f"Note: {tv['reason']}"))
+    if tv.get("bins") or tv.get("fit"):
+        tv_section.add(
+            FigureBlock(
+                f"{prefix}token_volume",
+                "Overhead against tokens per request",
+                lambda: plots_latency.token_volume(tv),
+                "Per-bucket overhead with 95% CIs; line: fitted token-volume law.",
+            )
+        )
+    if tv_section.blocks:
+        sections.append(tv_section)
+
+    summaries = {lab: runs[0].summary for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
+    if summaries:
+        n = max(len(on_runs), len(off_runs))
+        leg_sec = Section("Per-leg summaries").add(*summary_tables(summaries))
+        if n > 1:
+            leg_sec.add(
+                Paragraph(
+                    f"First repetition of each leg shown ({n} repetitions ran); the overhead "
+                    "table above uses all of them."
+                )
+            )
+        sections.append(leg_sec)
+
+    legs = {lab: f for lab, f in (("on", on_frame), ("off", off_frame)) if f is not None}
+    plots = Section("Plots")
+    if legs:
+        first = {lab: runs[0].table("requests") for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
+        tel: dict[str, pd.DataFrame] = {}
+        for lab, runs in (("on", on_runs), ("off", off_runs)):
+            t = runs[0].table("telemetry") if runs else None
+            if t is not None and not t.empty:
+                tel[lab] = t
+        figs = run_figures(legs, tel, prefix)
+        # The timeline of concatenated repeats would overlay unrelated runs: use the first one.
+        timeline = next(f for f in figs if f.name.endswith("timeline"))
+        timeline.build = _timeline_of({k: v for k, v in first.items() if v is not None})
+        plots.add(*figs)
+    else:
+        plots.add(Paragraph("The runs of this comparison were not found: no per-request plots."))
+    sections.append(plots)
+    return line, sections
+
+
+def _timeline_of(legs: Mapping[str, pd.DataFrame]) -> Any:
+    from profiler.report import plots_time
+
+    return lambda: plots_time.timeline(legs)
+
+
+def build(path: Path, out_dir: Path | None = None) -> Report:
+    path = Path(path)
+    cmp = read_json(path / COMPARISON)
+    line, sections = comparison_sections(cmp, path)
+    model = cmp.get("model") or "model"
+    kind = "A/A calibration" if cmp.get("aa") else "TEE on vs TEE off"
+    report = Report(
+        kind="comparison",
+        title=f"{model}: {kind}",
+        source=path,
+        out_dir=Path(out_dir or path),
+        headline=[line],
+        sections=sections,
+    )
+    return report

@@ -1,0 +1,93 @@
+"""The environment of each leg as one table: GPU, driver, CC state, TEE type, vLLM, engine command.
+
+Fingerprints (``profiler.env.fingerprint``) are nested dicts whose exact keys may grow; the
+table flattens them to dotted keys and puts the facts a reviewer checks first (did CC mode
+really differ between the legs?) at the top. Rows whose values differ between legs are marked,
+because an unintended difference (driver, vLLM version) can masquerade as TEE overhead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from profiler.report.model import Table
+from profiler.report.plots_common import leg_name
+
+#: Substrings of flattened keys in the order a reviewer wants them; the rest follow sorted.
+PRIORITY = (
+    "tee",
+    "cc",
+    "confidential",
+    "gpu",
+    "name",
+    "driver",
+    "cuda",
+    "vllm",
+    "engine",
+    "command",
+    "model",
+    "cpu",
+    "kernel",
+    "host",
+    "python",
+    "tool",
+)
+MAX_ROWS = 60
+MAX_CELL = 160
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list) and data and all(isinstance(x, Mapping) for x in data):
+        for i, value in enumerate(data):
+            out.update(flatten(value, f"{prefix}[{i}]"))
+    else:
+        out[prefix or "value"] = data
+    return out
+
+
+def _rank(key: str) -> tuple[int, str]:
+    low = key.lower()
+    for i, word in enumerate(PRIORITY):
+        if word in low:
+            return i, key
+    return len(PRIORITY), key
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = " ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def environment_table(
+    envs: Mapping[str, Mapping[str, Any] | None], title: str = "Environment of each leg"
+) -> Table | None:
+    """Rows = flattened fingerprint keys, columns = legs; ``≠`` marks values that differ."""
+    flat = {label: flatten(env) for label, env in envs.items() if env}
+    if not flat:
+        return None
+    keys = sorted({k for f in flat.values() for k in f}, key=_rank)
+    labels = list(flat)
+    rows = []
+    for key in keys[:MAX_ROWS]:
+        values = [cell(flat[label].get(key)) for label in labels]
+        differs = len(labels) > 1 and len(set(values)) > 1
+        rows.append([key + (" ≠" if differs else ""), *values])
+    note = "≠ marks values that differ between the legs."
+    if len(keys) > MAX_ROWS:
+        note += f" {len(keys) - MAX_ROWS} further keys are in the manifests."
+    return Table(
+        title=title,
+        columns=["item", *[leg_name(lab) for lab in labels]],
+        rows=rows,
+        note=note if len(labels) > 1 else "",
+        align=["l"] * (len(labels) + 1),
+    )

@@ -1,0 +1,83 @@
+"""Drawing the fitted token-volume curve of comparison.json (``token_volume.fit``).
+
+The analysis stores the fit as a form name and parameter values; a curve is drawn from
+sampled points (``fit.curve``) when the analysis stored them, otherwise by evaluating the
+named form here. Forms register by name (no if/elif); an unknown form is not guessed at:
+the report shows the buckets and says the curve could not be drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from loadgen.registry import Registry
+
+FitForm = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
+
+FORMS: Registry[tuple[str, FitForm]] = Registry("token-volume fit form")
+
+
+def _exp_decay(t: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
+    return p["c"] + p["a"] * np.exp(-t / p["tau"])
+
+
+def _fixed_plus_per_token(t: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
+    """Each leg costs fixed + per_token·T; overhead = (on − off) / off in percent."""
+    on = p["fixed_on"] + p["per_token_on"] * t
+    off = p["fixed_off"] + p["per_token_off"] * t
+    return 100.0 * (on - off) / off
+
+
+def _inverse(t: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
+    return p["c"] + p["a"] / t
+
+
+FORMS.add("exp_decay", ("c + a·e^(−T/τ)", _exp_decay))
+FORMS.add("fixed_plus_per_token", ("fixed + per-token cost per leg", _fixed_plus_per_token))
+FORMS.add("inverse", ("c + a/T", _inverse))
+
+
+def params(fit: Mapping[str, Any]) -> dict[str, float]:
+    """``{name: {value, ci_low, ci_high}}`` or ``{name: value}`` → ``{name: value}``."""
+    out: dict[str, float] = {}
+    for name, spec in (fit.get("params") or {}).items():
+        value = spec.get("value") if isinstance(spec, Mapping) else spec
+        if value is not None:
+            out[str(name)] = float(value)
+    return out
+
+
+def describe(fit: Mapping[str, Any] | None) -> str:
+    if not fit:
+        return "no fit"
+    form = str(fit.get("form", "?"))
+    formula = FORMS.get(form)[0] if form in FORMS else form
+    return formula
+
+
+def curve(fit: Mapping[str, Any] | None, xs: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Points of the fitted curve over the span of the buckets, or None if it cannot be drawn."""
+    if not fit:
+        return None
+    stored = fit.get("curve")
+    if isinstance(stored, Mapping):
+        tx, ty = stored.get("tokens"), stored.get("overhead_pct")
+        if tx and ty and len(tx) == len(ty):
+            return np.asarray(tx, float), np.asarray(ty, float)
+    form = str(fit.get("form", ""))
+    if form not in FORMS:
+        return None
+    lo = max(min(xs) * 0.7, 1.0) if xs else 1.0
+    hi = max(xs) * 1.3 if xs else 10_000.0
+    grid = np.geomspace(lo, hi, 200) if hi / lo > 20 else np.linspace(lo, hi, 200)
+    try:
+        ys = FORMS.get(form)[1](grid, params(fit))
+    except (KeyError, ZeroDivisionError, FloatingPointError):
+        return None  # parameters named differently than this form expects: do not guess
+    if not np.all(np.isfinite(ys)) or not math.isfinite(float(np.nanmax(np.abs(ys)))):
+        return None
+    return grid, ys

@@ -1,0 +1,263 @@
+"""Latency and overhead figures: CDFs per leg, latency against token counts, overhead bars
+with confidence intervals, and the token-volume law (per-bucket overhead + fitted curve).
+
+Each function takes plain data (request frames per leg, comparison.json fragments) and
+returns a Figure with a title, axis labels with units and a legend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from profiler.report import fits
+from profiler.report.plots_common import (
+    Legs,
+    column,
+    ecdf,
+    leg_color,
+    leg_name,
+    legend_if_any,
+    new_figure,
+    no_data,
+    ok_rows,
+    pooled_itl,
+    use_log_scale,
+)
+from profiler.report.text import metric_label
+
+CDF_PANELS = (
+    ("ttft_ms", "TTFT", "time to first token (ms)", "fraction of requests ≤ x"),
+    ("tpot_ms", "TPOT", "time per output token (ms)", "fraction of requests ≤ x"),
+    ("itl_ms", "ITL", "inter-token latency (ms)", "fraction of token gaps ≤ x"),
+    ("e2el_ms", "E2E latency", "end-to-end latency (ms)", "fraction of requests ≤ x"),
+)
+
+
+def latency_cdfs(legs: Legs, title: str = "Latency distributions (empirical CDF)") -> Figure:
+    fig, axes = new_figure(title, 2, 2, size=(11, 7.5))
+    for ax, (col, name, xlabel, ylabel) in zip(axes, CDF_PANELS, strict=False):
+        series = {}
+        for label, frame in legs.items():
+            ok = ok_rows(frame)
+            series[label] = pooled_itl(ok) if col == "itl_ms" else column(ok, col)
+        for i, (label, values) in enumerate(series.items()):
+            x, y = ecdf(values)
+            if x.size:
+                ax.step(
+                    x,
+                    y,
+                    where="post",
+                    color=leg_color(label, i),
+                    lw=1.6,
+                    label=f"{leg_name(label)} (n={x.size:,})",
+                )
+        if not any(v[~np.isnan(v)].size for v in series.values()):
+            no_data(ax, name)
+        if use_log_scale(list(series.values())):
+            ax.set_xscale("log")
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        legend_if_any(ax, loc="lower right", fontsize=8)
+    return fig
+
+
+def latency_vs_tokens(legs: Legs, title: str = "Latency against token counts") -> Figure:
+    """TTFT against input tokens (prefill) and TPOT against output tokens (decode)."""
+    fig, axes = new_figure(title, 1, 2, size=(11, 4.8))
+    panels = (
+        ("input_tokens", "ttft_ms", "input tokens per request", "TTFT (ms)", "TTFT vs input tokens"),
+        ("output_tokens", "tpot_ms", "output tokens per request", "TPOT (ms)", "TPOT vs output tokens"),
+    )
+    for ax, (xcol, ycol, xlabel, ylabel, sub) in zip(axes, panels, strict=False):
+        plotted = False
+        for i, (label, frame) in enumerate(legs.items()):
+            ok = ok_rows(frame)
+            x, y = column(ok, xcol), column(ok, ycol)
+            keep = np.isfinite(x) & np.isfinite(y)
+            if keep.any():
+                ax.scatter(
+                    x[keep],
+                    y[keep],
+                    s=9,
+                    alpha=0.45,
+                    color=leg_color(label, i),
+                    label=f"{leg_name(label)} (n={int(keep.sum()):,})",
+                    edgecolors="none",
+                )
+                plotted = True
+        if not plotted:
+            no_data(ax, "requests with both values")
+        ax.set_title(sub)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        legend_if_any(ax, fontsize=8, markerscale=2)
+    return fig
+
+
+def overhead_bars(
+    rows: Sequence[Mapping[str, Any]], title: str = "TEE overhead per metric (95% CI)"
+) -> Figure:
+    """Horizontal bars: overhead % per metric with its confidence interval; 0 marked."""
+    rows = [r for r in rows if r.get("overhead_pct") is not None]
+    fig, axes = new_figure(title, size=(10, max(3.0, 0.38 * len(rows) + 1.6)))
+    ax = axes[0]
+    if not rows:
+        no_data(ax, "overheads")
+    ys = np.arange(len(rows))[::-1]
+    for y, row in zip(ys, rows, strict=False):
+        value = float(row["overhead_pct"])
+        lo, hi = row.get("ci_low"), row.get("ci_high")
+        sig = bool(row.get("significant"))
+        color = "#c0392b" if sig else "#95a5a6"
+        label = "significant (CI excludes 0)" if sig else "not significant"
+        ax.barh(y, value, color=color, alpha=0.85, label=label)
+        if lo is not None and hi is not None:
+            ax.errorbar(
+                value,
+                y,
+                xerr=[[value - float(lo)], [float(hi) - value]],
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+                lw=1,
+                label="95% CI",
+            )
+    ax.set_yticks(ys, [metric_label(str(r["metric"])) for r in rows] if rows else [])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("overhead (%) — positive means the TEE costs")
+    ax.set_ylabel("metric")
+    ax.grid(axis="x", alpha=0.3)
+    _dedupe_legend(ax)
+    return fig
+
+
+def token_volume(tv: Mapping[str, Any] | None, title: str = "Overhead against tokens per request") -> Figure:
+    """Per-bucket overhead with CI error bars, and the fitted token-volume curve when present."""
+    fig, axes = new_figure(title, size=(10, 5.2))
+    ax = axes[0]
+    bins = [b for b in (tv or {}).get("bins") or [] if b.get("overhead_pct") is not None]
+    xs = [_bin_center(b) for b in bins]
+    if bins:
+        ys = np.array([float(b["overhead_pct"]) for b in bins])
+        lo = np.array([_or(b.get("ci_low"), y) for b, y in zip(bins, ys, strict=False)])
+        hi = np.array([_or(b.get("ci_high"), y) for b, y in zip(bins, ys, strict=False)])
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[ys - lo, hi - ys],
+            fmt="o",
+            color="#c0392b",
+            ecolor="#555",
+            capsize=4,
+            label="per-bucket overhead (95% CI)",
+        )
+        for x, b, y in zip(xs, bins, ys, strict=False):
+            ax.annotate(
+                f"n={b.get('n_on', '?')}/{b.get('n_off', '?')}",
+                (x, y),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(6, 6),
+                color="#555",
+            )
+    fit = (tv or {}).get("fit")
+    curve = fits.curve(fit, xs) if fit else None
+    if curve is not None:
+        cx, cy = curve
+        r2 = fit.get("r2") if fit else None
+        ax.plot(
+            cx,
+            cy,
+            color="#2471a3",
+            lw=2,
+            label=f"fit: {fits.describe(fit)}" + (f" (R²={float(r2):.2f})" if r2 is not None else ""),
+        )
+    for level, style in ((5, ":"), (1, "--")):
+        cross = (fit or {}).get(f"tokens_below_{level}pct")
+        if cross is not None and math.isfinite(float(cross)):
+            ax.axvline(
+                float(cross),
+                color="#117a65",
+                ls=style,
+                lw=1,
+                label=f"overhead < {level}% from {float(cross):,.0f} tokens",
+            )
+    if not bins and curve is None:
+        reason = (tv or {}).get("reason") or "no token-volume data"
+        no_data(ax, f"token-volume data ({reason})")
+    ax.axhline(0, color="black", lw=0.8)
+    if xs and max(xs) / max(min(xs), 1) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("tokens per request, input + output (tokens)")
+    ax.set_ylabel("overhead (%) — positive means the TEE costs")
+    ax.grid(alpha=0.3)
+    legend_if_any(ax, fontsize=8)
+    return fig
+
+
+def models_overheads(
+    table: Sequence[Mapping[str, Any]], metrics: Sequence[str], title: str = "TEE overhead per model"
+) -> Figure:
+    """Grouped bars: one group per model, one bar per metric; CIs drawn where they exist."""
+    fig, axes = new_figure(title, size=(11, 5))
+    ax = axes[0]
+    models = [str(r["model"]) for r in table]
+    width = 0.8 / max(len(metrics), 1)
+    x = np.arange(len(models))
+    palette = ["#c0392b", "#2471a3", "#117a65", "#b9770e", "#7d3c98", "#566573"]
+    for j, metric in enumerate(metrics):
+        vals, errs_lo, errs_hi = [], [], []
+        for r in table:
+            cell = (r.get("metrics") or {}).get(metric) or {}
+            v = cell.get("overhead_pct")
+            vals.append(np.nan if v is None else float(v))
+            lo, hi = cell.get("ci_low"), cell.get("ci_high")
+            errs_lo.append(0.0 if lo is None or v is None else float(v) - float(lo))
+            errs_hi.append(0.0 if hi is None or v is None else float(hi) - float(v))
+        ax.bar(
+            x + (j - (len(metrics) - 1) / 2) * width,
+            vals,
+            width,
+            color=palette[j % len(palette)],
+            yerr=[errs_lo, errs_hi],
+            capsize=3,
+            label=metric_label(metric),
+        )
+    ax.set_xticks(x, models, rotation=15 if len(models) > 4 else 0)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("model")
+    ax.set_ylabel("overhead (%) — positive means the TEE costs")
+    ax.grid(axis="y", alpha=0.3)
+    legend_if_any(ax, fontsize=8)
+    return fig
+
+
+def _bin_center(b: Mapping[str, Any]) -> float:
+    lo = float(b.get("lo") or 0)
+    hi_raw = b.get("hi")
+    hi = float(hi_raw) if hi_raw not in (None, "inf") and math.isfinite(float(hi_raw)) else None
+    if hi is None:
+        return max(lo * 1.5, lo + 1)
+    return math.sqrt(max(lo, 1) * hi) if lo > 0 else (lo + hi) / 2
+
+
+def _or(value: Any, default: float) -> float:
+    return default if value is None else float(value)
+
+
+def _dedupe_legend(ax: Any) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    seen: dict[str, Any] = {}
+    for h, lab in zip(handles, labels, strict=False):
+        seen.setdefault(lab, h)
+    if seen:
+        ax.legend(seen.values(), seen.keys(), fontsize=8, loc="best")

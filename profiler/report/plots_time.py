@@ -1,0 +1,222 @@
+"""Figures over time: a run's throughput, in-flight concurrency and client lag; GPU telemetry.
+
+Time is seconds since each leg's first send (perf_counter_ns differences only, DESIGN §3),
+so the legs overlay even though they ran at different moments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from loadgen.metrics import NS_PER_MS, NS_PER_S, measured
+from profiler.report.plots_common import (
+    Legs,
+    leg_color,
+    leg_name,
+    legend_if_any,
+    new_figure,
+    no_data,
+)
+
+
+def token_times_s(frame: pd.DataFrame, start_ns: float) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival time (s) of every content event and the tokens it carried.
+
+    Events are rebuilt exactly from first_ns + cumulative ITLs; a request's tokens are spread
+    evenly over its events (an event may carry more than one token).
+    """
+    times: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    for first, itl, n in zip(frame["first_ns"], frame["itl_ms"], frame["output_tokens"], strict=False):
+        if first is None or pd.isna(first) or first <= 0:
+            continue
+        gaps = np.asarray(itl if itl is not None else [], dtype=float)
+        events = np.concatenate([[0.0], np.cumsum(gaps) * NS_PER_MS]) + float(first)
+        tokens = float(n) if n is not None and not pd.isna(n) and n > 0 else float(events.size)
+        times.append((events - start_ns) / NS_PER_S)
+        weights.append(np.full(events.size, tokens / events.size))
+    if not times:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(times), np.concatenate(weights)
+
+
+def in_flight(frame: pd.DataFrame, start_ns: float) -> tuple[np.ndarray, np.ndarray]:
+    """Step function of requests between send and end (end_ns, else last_ns)."""
+    sent = pd.to_numeric(frame["sent_ns"], errors="coerce")
+    end = pd.to_numeric(frame["end_ns"], errors="coerce") if "end_ns" in frame else None
+    last = pd.to_numeric(frame["last_ns"], errors="coerce")
+    end = last if end is None else end.where(end.notna() & (end > 0), last)
+    keep = sent.notna() & (sent > 0) & end.notna() & (end > 0)
+    if not keep.any():
+        return np.empty(0), np.empty(0)
+    t = np.concatenate([sent[keep].to_numpy(float), end[keep].to_numpy(float)])
+    d = np.concatenate([np.ones(int(keep.sum())), -np.ones(int(keep.sum()))])
+    order = np.lexsort((d, t))  # at equal times, ends (−1) before sends (+1)
+    return (t[order] - start_ns) / NS_PER_S, np.cumsum(d[order])
+
+
+def _start_ns(frame: pd.DataFrame) -> float | None:
+    sent = pd.to_numeric(frame["sent_ns"], errors="coerce")
+    sent = sent[sent > 0]
+    return float(sent.min()) if not sent.empty else None
+
+
+def timeline(legs: Legs, title: str = "Timeline: throughput, concurrency and client lag") -> Figure:
+    fig, axes = new_figure(title, 3, 1, size=(11, 8.5), sharex=True)
+    ax_tps, ax_conc, ax_lag = axes
+    any_data = False
+    for i, (label, raw) in enumerate(legs.items()):
+        frame = measured(raw)
+        start = _start_ns(frame)
+        if start is None:
+            continue
+        any_data = True
+        color, name = leg_color(label, i), leg_name(label)
+        ok = frame[frame["ok"].astype(bool)]
+        t, w = token_times_s(ok, start)
+        if t.size:
+            span = max(float(t.max()), 1e-3)
+            width = float(np.clip(span / 60, 0.05, 10.0))
+            edges = np.arange(0, span + width, width)
+            counts, _ = np.histogram(t, bins=edges, weights=w)
+            ax_tps.step(
+                edges[:-1],
+                counts / width,
+                where="post",
+                color=color,
+                lw=1.4,
+                label=f"{name} ({width:.2g} s bins)",
+            )
+        ct, cn = in_flight(frame, start)
+        if ct.size:
+            ax_conc.step(ct, cn, where="post", color=color, lw=1.4, label=name)
+        sent = pd.to_numeric(frame["sent_ns"], errors="coerce")
+        sched = pd.to_numeric(frame["scheduled_ns"], errors="coerce")
+        keep = sent.notna() & (sent > 0) & sched.notna()
+        if keep.any():
+            lag_ms = ((sent[keep] - sched[keep]) / NS_PER_MS).to_numpy(float)
+            ax_lag.scatter(
+                (sched[keep].to_numpy(float) - start) / NS_PER_S,
+                lag_ms,
+                s=7,
+                alpha=0.5,
+                color=color,
+                edgecolors="none",
+                label=f"{name} (p99 {np.percentile(lag_ms, 99):.2f} ms)",
+            )
+    if not any_data:
+        for ax in axes:
+            no_data(ax, "sent requests")
+    ax_tps.set_title("output throughput")
+    ax_tps.set_ylabel("output tokens/s")
+    ax_conc.set_title("requests in flight (sent, not yet finished)")
+    ax_conc.set_ylabel("requests in flight")
+    ax_lag.set_title("client lag: actual send − scheduled send (the load generator's own lateness)")
+    ax_lag.set_ylabel("client lag (ms)")
+    ax_lag.set_xlabel("time since the leg's first request (s)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        legend_if_any(ax, fontsize=8, loc="upper right")
+    return fig
+
+
+#: Telemetry columns worth a panel, in order of interest: (substring, panel title, y label).
+TELEMETRY_PANELS = (
+    ("util", "GPU utilisation", "utilisation (%)"),
+    ("power", "GPU power", "power (W)"),
+    ("mem", "GPU memory", "memory"),
+    ("temp", "GPU temperature", "temperature (°C)"),
+    ("pcie", "PCIe throughput", "PCIe"),
+    ("clock", "clocks", "clock (MHz)"),
+)
+TIME_COLUMNS = ("wall_ns", "time_ns", "t_ns", "timestamp_ns", "ts_ns", "perf_ns", "mono_ns")
+TIME_S_COLUMNS = ("t_s", "time_s", "elapsed_s", "timestamp")
+GROUP_COLUMNS = ("gpu", "gpu_index", "index", "device")
+
+
+def telemetry_time_s(table: pd.DataFrame) -> np.ndarray | None:
+    for col in TIME_COLUMNS:
+        if col in table.columns:
+            v = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
+            return (v - np.nanmin(v)) / NS_PER_S
+    for col in TIME_S_COLUMNS:
+        if col in table.columns:
+            v = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
+            return v - np.nanmin(v)
+    return None
+
+
+def telemetry_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(column, title, y label) for the numeric columns a reader cares about, at most four."""
+    numeric = [
+        c
+        for c in table.columns
+        if pd.api.types.is_numeric_dtype(table[c])
+        and c not in TIME_COLUMNS + TIME_S_COLUMNS + GROUP_COLUMNS
+        and table[c].notna().any()
+    ]
+    chosen: list[tuple[str, str, str]] = []
+    for key, title, ylabel in TELEMETRY_PANELS:
+        for c in numeric:
+            if key in c.lower() and all(c != x[0] for x in chosen):
+                unit_label = ylabel if "(" in ylabel else f"{ylabel} ({_unit_from_name(c)})"
+                chosen.append((c, f"{title}: {c}", unit_label))
+                break
+    return chosen[:4]
+
+
+def _unit_from_name(col: str) -> str:
+    for suffix, unit in (
+        ("_mib", "MiB"),
+        ("_mb", "MB"),
+        ("_bytes", "bytes"),
+        ("_pct", "%"),
+        ("_w", "W"),
+        ("_kbps", "KB/s"),
+        ("_mhz", "MHz"),
+        ("_c", "°C"),
+    ):
+        if col.lower().endswith(suffix):
+            return unit
+    return "as sampled"
+
+
+def telemetry(tables: Mapping[str, pd.DataFrame], title: str = "GPU telemetry over time") -> Figure:
+    """One panel per interesting column; one line per leg (and per GPU when there are several)."""
+    first = next((t for t in tables.values() if t is not None and not t.empty), None)
+    panels = telemetry_panels(first) if first is not None else []
+    fig, axes = new_figure(
+        title, max(len(panels), 1), 1, size=(11, 2.4 * max(len(panels), 1) + 1), sharex=True
+    )
+    if not panels:
+        no_data(axes[0], "numeric telemetry")
+        axes[0].set_xlabel("time since the first sample (s)")
+        return fig
+    for i, (label, table) in enumerate(tables.items()):
+        t = telemetry_time_s(table)
+        if t is None:
+            t = np.arange(len(table), dtype=float)
+        group_col = next((g for g in GROUP_COLUMNS if g in table.columns), None)
+        groups = table.groupby(group_col).indices.items() if group_col else [(None, np.arange(len(table)))]
+        for gpu, idx in groups:
+            suffix = f" GPU {gpu}" if gpu is not None and len(list(table[group_col].unique())) > 1 else ""
+            for ax, (col, _, _) in zip(axes, panels, strict=False):
+                if col in table.columns:
+                    ax.plot(
+                        t[idx],
+                        pd.to_numeric(table[col].iloc[idx], errors="coerce"),
+                        lw=1.3,
+                        color=leg_color(label, i),
+                        label=f"{leg_name(label)}{suffix}",
+                    )
+    for ax, (_, sub, ylabel) in zip(axes, panels, strict=False):
+        ax.set_title(sub)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        legend_if_any(ax, fontsize=8, loc="upper right")
+    axes[-1].set_xlabel("time since the first sample (s)")
+    return fig

@@ -1,0 +1,235 @@
+"""The report of one run directory: what ran, its summary, its warnings, CDFs and timeline."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from profiler.report import plots_latency, plots_time
+from profiler.report.environment import environment_table
+from profiler.report.model import FigureBlock, Paragraph, Report, Section, Table, Warn, Warnings
+from profiler.report.plots_common import leg_name
+from profiler.report.text import metric_label, num
+from profiler.store import Run, read_run
+
+LATENCY_STEMS = ("ttft", "tpot", "itl", "e2el")
+LATENCY_STATS = ("mean", "median", "p90", "p95", "p99")
+RATE_KEYS = ("request_throughput", "output_throughput", "total_token_throughput", "request_goodput")
+COUNT_KEYS = (
+    "completed",
+    "failed",
+    "duration",
+    "total_input_tokens",
+    "total_output_tokens",
+    "mean_client_lag_ms",
+    "p99_client_lag_ms",
+    "max_client_lag_ms",
+)
+
+#: A load generator that sends this late is measuring itself, not the server.
+CLIENT_LAG_WARN_MS = 10.0
+FEW_REQUESTS = 30
+
+
+def summary_tables(summaries: Mapping[str, Mapping[str, Any]]) -> list[Table]:
+    """Latency (rows = family × statistic) and throughput tables, one column per leg."""
+    labels = list(summaries)
+    cols = [leg_name(lab) for lab in labels]
+    lat_rows = []
+    for stem in LATENCY_STEMS:
+        for stat in LATENCY_STATS:
+            key = f"{stat}_{stem}_ms"
+            if any(key in s for s in summaries.values()):
+                lat_rows.append([metric_label(key), *[num(s.get(key)) for s in summaries.values()]])
+    rate_rows = [
+        [metric_label(k), *[num(s.get(k)) for s in summaries.values()]]
+        for k in RATE_KEYS + COUNT_KEYS
+        if any(k in s for s in summaries.values())
+    ]
+    tables = []
+    if lat_rows:
+        tables.append(
+            Table(
+                "Latency",
+                ["metric", *cols],
+                lat_rows,
+                note="ITL percentiles pool every token gap of every request, as vLLM does.",
+            )
+        )
+    if rate_rows:
+        tables.append(
+            Table(
+                "Throughput and counts",
+                ["metric", *cols],
+                rate_rows,
+                note="duration in s; rates per second of the measured window (warm-up excluded).",
+            )
+        )
+    return tables
+
+
+def run_warnings(run: Run, frame: pd.DataFrame | None) -> list[Warn]:
+    """Plain checks a reader needs before trusting one run's numbers."""
+    out: list[Warn] = []
+    label = run.label or None
+    status = run.manifest.get("status")
+    if status != "complete":
+        out.append(
+            Warn(
+                "incomplete",
+                f"run status is {status!r}"
+                + (f": {run.manifest['reason']}" if run.manifest.get("reason") else "")
+                + "; numbers cover only what was measured",
+                label,
+            )
+        )
+    s = run.summary
+    failed = s.get("failed") or 0
+    if failed:
+        total = failed + (s.get("completed") or 0)
+        out.append(Warn("failed_requests", f"{failed} of {total} requests failed", label))
+    lag = s.get("p99_client_lag_ms")
+    if lag is not None and lag > CLIENT_LAG_WARN_MS:
+        out.append(
+            Warn(
+                "client_lag",
+                f"p99 client lag {lag:.1f} ms > {CLIENT_LAG_WARN_MS:g} ms: the "
+                "load generator sent late, so arrival times were not what the schedule said",
+                label,
+            )
+        )
+    completed = s.get("completed")
+    if completed is not None and completed < FEW_REQUESTS:
+        out.append(
+            Warn(
+                "few_requests",
+                f"only {completed} requests completed; percentiles (p99 especially) rest on very few samples",
+                label,
+            )
+        )
+    if frame is not None and "error" in frame.columns:
+        errors = frame["error"].dropna().astype(str)
+        errors = errors[errors != ""]
+        if not errors.empty:
+            common = errors.value_counts().head(3)
+            listed = "; ".join(f"{n}× {str(msg)[:80]}" for msg, n in common.items())
+            out.append(Warn("errors", f"most common errors: {listed}", label))
+    return out
+
+
+def facts_table(manifest: Mapping[str, Any]) -> Table:
+    workload = manifest.get("workload") or {}
+    rows = [
+        [k, num(manifest.get(k)) if not isinstance(manifest.get(k), str) else str(manifest.get(k))]
+        for k in (
+            "run_id",
+            "label",
+            "model",
+            "endpoint",
+            "served_model",
+            "status",
+            "reason",
+            "started",
+            "finished",
+            "tool_version",
+        )
+        if manifest.get(k) is not None
+    ]
+    if isinstance(workload, Mapping):
+        for k in (
+            "dataset",
+            "api",
+            "num_requests",
+            "input_len",
+            "output_len",
+            "concurrency",
+            "request_rate",
+            "request_rates",
+            "seed",
+            "repeats",
+        ):
+            if workload.get(k) is not None:
+                rows.append([f"workload.{k}", _plain(workload[k])])
+    return Table("What ran", ["item", "value"], rows, align=["l", "l"])
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return num(value) if isinstance(value, (int, float)) else str(value)
+
+
+def run_figures(
+    legs: Mapping[str, pd.DataFrame], telemetry: Mapping[str, pd.DataFrame], prefix: str = ""
+) -> list[FigureBlock]:
+    """CDFs, latency vs tokens, timeline and (when sampled) GPU telemetry for these legs."""
+    figs = [
+        FigureBlock(
+            f"{prefix}latency_cdf",
+            "Latency distributions",
+            lambda: plots_latency.latency_cdfs(legs),
+            "Empirical CDFs of TTFT, TPOT, ITL and E2E latency; further right = slower.",
+        ),
+        FigureBlock(
+            f"{prefix}latency_vs_tokens",
+            "Latency against token counts",
+            lambda: plots_latency.latency_vs_tokens(legs),
+            "TTFT grows with prompt length (prefill); TPOT with load and sequence length.",
+        ),
+        FigureBlock(
+            f"{prefix}timeline",
+            "Timeline",
+            lambda: plots_time.timeline(legs),
+            "Output tokens/s, requests in flight and client lag over the run.",
+        ),
+    ]
+    if telemetry:
+        figs.append(
+            FigureBlock(
+                f"{prefix}gpu_telemetry",
+                "GPU telemetry",
+                lambda: plots_time.telemetry(telemetry),
+                "NVML samples taken in a background thread during the run.",
+            )
+        )
+    return figs
+
+
+def build(path: Path, out_dir: Path | None = None) -> Report:
+    run = read_run(path)
+    m = run.manifest
+    frame = run.table("requests")
+    s = run.summary
+    label = run.label or "run"
+    title = f"Run {run.run_id}"
+    who = " · ".join(str(x) for x in (m.get("model"), leg_name(label), m.get("endpoint")) if x)
+    headline = (
+        f"{who}: {num(s.get('completed'))} requests completed, {num(s.get('failed'))} failed; "
+        f"mean TTFT {num(s.get('mean_ttft_ms'))} ms, mean TPOT {num(s.get('mean_tpot_ms'))} ms, "
+        f"{num(s.get('output_throughput'))} output tokens/s over {num(s.get('duration'))} s."
+    )
+    if m.get("status") != "complete":
+        headline += f" Status: {m.get('status')} — partial results."
+    report = Report(
+        kind="run", title=title, source=Path(path), out_dir=Path(out_dir or path), headline=[headline]
+    )
+    report.sections.append(Section("What ran").add(facts_table(m)))
+    report.sections.append(Section("Summary").add(*summary_tables({label: s})))
+    report.sections.append(Section("Data-quality warnings").add(Warnings(run_warnings(run, frame))))
+    env = environment_table({label: m.get("environment")})
+    report.sections.append(
+        Section("Environment").add(env or Paragraph("The manifest carries no environment fingerprint."))
+    )
+    plots = Section("Plots")
+    if frame is None or frame.empty:
+        plots.add(Paragraph("No requests.parquet: nothing to plot."))
+    else:
+        telemetry = run.table("telemetry")
+        tel = {label: telemetry} if telemetry is not None and not telemetry.empty else {}
+        plots.add(*run_figures({label: frame}, tel))
+    report.sections.append(plots)
+    return report
