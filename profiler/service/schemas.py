@@ -119,7 +119,7 @@ def parse_profile_request(data: Any) -> ProfileRequest:
     url_at = find_urls(data)
     if url_at:
         raise BadRequest(
-            f"{url_at}: URLs are not accepted; the service only profiles the endpoints named "
+            f"{_printable(url_at)}: URLs are not accepted; the service only profiles the endpoints named "
             "in its models.yaml"
         )
     try:
@@ -142,11 +142,19 @@ def resolve_workload(entry: ModelEntry, req: ProfileRequest) -> WorkloadSpec:
 def _one_line(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        key = ".".join(str(p) for p in err["loc"]) or "(body)"
+        key = ".".join(_printable(p) for p in err["loc"]) or "(body)"
         msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
         parts.append(f"{key}: {msg}")
     more = len(exc.errors()) - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _printable(part: Any) -> str:
+    """A key as it can appear in a one-line message (client keys may hold anything)."""
+    text = str(part)
+    if not text.isprintable() or len(text) > 60:
+        text = repr(text[:60])
+    return text
 
 
 def _json_type(value: Any) -> str:
