@@ -112,7 +112,9 @@ def device_info(nv: Any, index: int) -> dict[str, Any]:
 
     def put(key: str, fn: Callable[..., Any], *args: Any, conv: Callable[[Any], Any] = _text) -> None:
         value, why = safe(fn, handle, *args)
-        info[key] = conv(value) if value is not None else None
+        if value is not None:
+            value, why = safe(conv, value)  # an odd answer must not break the fingerprint
+        info[key] = value
         if why:
             reasons[key] = why
 

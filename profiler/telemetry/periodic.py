@@ -80,7 +80,7 @@ class Periodic(threading.Thread):
             "cpu_ms": round(self.cpu_ns / 1e6, 3),
             "wall_s": round(wall_s, 3),
             "cpu_pct_of_one_core": round(100.0 * self.cpu_ns / self.wall_ns, 3)
-            if self.wall_ns
+            if self.wall_ns and self.ticks
             else None,
             "mean_tick_us": round(self.tick_ns_total / self.ticks / 1e3, 1) if self.ticks else None,
         }

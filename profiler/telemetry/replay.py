@@ -72,8 +72,10 @@ def to_jsonable(value: Any) -> Any:
         if value._type_ in (ctypes.c_uint8, ctypes.c_char, ctypes.c_ubyte):
             return {"__bytes__": bytes(value).hex()}
         return [to_jsonable(v) for v in value]
+    if isinstance(value, SimpleNamespace):  # a replayed structure, captured again
+        return {k: to_jsonable(v) for k, v in vars(value).items()}
     if isinstance(value, bytes):
-        return value.decode(errors="replace")
+        return {"__bytes__": value.hex()} if not value.isascii() else value.decode()
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -183,20 +185,29 @@ class ReplayNvml:
 class CaptureNvml:
     """Wraps the real ``pynvml`` and records every answer in the replay format."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, real: Any = pynvml) -> None:
         self.calls: dict[str, list[dict[str, Any]]] = {}
         self.source = source
+        self._real = real  # pynvml, or a ReplayNvml in the round-trip test
         self._handles: dict[int, int] = {}
 
-    def _index(self, arg: Any) -> int | None:
+    @staticmethod
+    def _addr(arg: Any) -> int | None:
+        if isinstance(arg, _Handle):
+            return -1 - arg.index
         try:
-            addr = ctypes.cast(arg, ctypes.c_void_p).value
+            return ctypes.cast(arg, ctypes.c_void_p).value
         except (TypeError, ctypes.ArgumentError):
             return None
+
+    def _index(self, arg: Any) -> int | None:
+        addr = self._addr(arg)
         return self._handles.get(addr) if addr is not None else None
 
     def __getattr__(self, name: str) -> Any:
-        real = getattr(pynvml, name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        real = getattr(self._real, name)
         if not (name.startswith("nvml") and callable(real)):
             return real
 
@@ -209,7 +220,7 @@ class CaptureNvml:
                 self.calls.setdefault(key, []).append({"error": int(exc.value)})
                 raise
             if name == "nvmlDeviceGetHandleByIndex":
-                self._handles[ctypes.cast(result, ctypes.c_void_p).value or 0] = int(args[0])
+                self._handles[self._addr(result) or 0] = int(args[0])
                 rec = {"value": None}
             elif name == "nvmlSystemGetConfComputeSettings":
                 rec = {"error": int(result)} if result else {"value": to_jsonable(args[0]._obj)}

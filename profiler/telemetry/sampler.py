@@ -181,7 +181,8 @@ class NvmlSampler(Periodic):
                     self.unavailable[c] = reason
 
     def tick(self, now_ns: int) -> None:
-        gpm_due = self.ticks % self._gpm_every == 0
+        # not on tick 0: the setup sample is only microseconds old, a GPM delta needs time
+        gpm_due = self.ticks > 0 and self.ticks % self._gpm_every == 0
         for gpu, h in enumerate(self.handles):
             if h is None:
                 continue
@@ -259,8 +260,7 @@ class NvmlSampler(Periodic):
     def summary(self) -> dict[str, Any]:
         frame = self.table()
         if frame is None:  # no GPU, no NVML, or the thread never ticked: one reason for all
-            why = self.reason or self.error or "no samples taken"
-            fields = {c: why for c in (*TELEMETRY_COLUMNS[2:], "util_samples")}
+            fields = {}  # the top-level reason says why there is nothing
         else:
             fields = {c: self.unavailable.get(c, "ok") for c in TELEMETRY_COLUMNS[2:]}
             fields["util_samples"] = self.unavailable.get(
@@ -272,7 +272,7 @@ class NvmlSampler(Periodic):
         return {
             "source": self.source,
             "available": self.reason is None and bool(self.rows),
-            "reason": self.reason or self.error,
+            "reason": self.reason or self.error or (None if self.rows else "no samples taken"),
             "gpus": len(self.handles),
             "cc_mode": self.cc_on,
             "rows": len(self.rows),
