@@ -100,7 +100,7 @@ class _Metrics(BaseHTTPRequestHandler):
 
     served = 0
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).served += 1
         n = type(self).served
         body = (f'vllm:request_queue_time_seconds_count{{model_name="m"}} {n}\n'
