@@ -40,7 +40,7 @@ def telemetry(util: float, power_w: float) -> pd.DataFrame:
     for k in range(15):
         t = 9 * S + k * S // 2
         row: dict[str, Any] = dict.fromkeys(TELEMETRY_COLUMNS)
-        row.update(t_ns=t, gpu=0, gpu_util_pct=util if 10 * S <= t else 0.0, power_w=power_w,
+        row.update(t_ns=t, gpu=0, gpu_util_pct=util if t >= 10 * S else 0.0, power_w=power_w,
                    energy_mj=1000.0 * power_w * (t / S), sm_clock_mhz=1980.0,
                    clock_event_reasons=4 if k == 5 else 0, mem_used_mib=70_000.0)
         rows.append(row)
