@@ -1,0 +1,163 @@
+"""Compare TEE-on against TEE-off runs → ``comparison.json`` (DESIGN §4, §5).
+
+Choice of bootstrap (recorded in ``method.bootstrap``):
+
+- ``paired``: one run per leg and the same prompts in the same order (equal ``prompt_hash``
+  sequences, or, for imports without prompts, equal input-length sequences). Request i is drawn
+  in both legs together, so prompt-to-prompt variation cancels and the CI reflects the TEE;
+- ``independent``: one run per leg, prompts differ: each leg resampled on its own;
+- ``repetitions``: several runs in a leg: two-stage bootstrap, runs then requests within runs,
+  independently per leg, so run-to-run noise (which DESIGN §7 shows is large) widens the CI.
+
+Throughput (TPS, QPS, goodput) is resampled by time window (batch means; see ``legs``), paired
+by window index when the requests are paired. All resampling is seeded: same input + seed → the
+same comparison.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from profiler import __version__
+from profiler.analysis import bootstrap as bs
+from profiler.analysis import paper, quality, token_volume
+from profiler.analysis.legs import DEFAULT_WINDOWS, Leg, load_leg, run_info
+from profiler.analysis.overhead import metric_rows
+from profiler.store import COMPARISON, utc_now, write_json
+
+SCHEMA_VERSION = 1
+MIN_WINDOW_UNITS = 3  # fewer resampling units than this cannot support an interval
+
+
+def _paired(on: Leg, off: Leg) -> bool:
+    if len(on.runs) != 1 or len(off.runs) != 1 or on.n != off.n or on.n < 2:
+        return False
+    keys = on.request_keys()
+    return keys is not None and keys == off.request_keys()
+
+
+def design(on: Leg, off: Leg) -> str:
+    if len(on.runs) > 1 or len(off.runs) > 1:
+        return "repetitions"
+    return "paired" if _paired(on, off) else "independent"
+
+
+def _request_weights(
+    rng: np.random.Generator, on: Leg, off: Leg, method: str, n_boot: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if method == "paired":
+        w = bs.weights(rng, on.n, n_boot)
+        return w, w
+    if method == "repetitions":
+        return bs.weights(rng, on.n, n_boot, on.groups), bs.weights(rng, off.n, n_boot, off.groups)
+    return bs.weights(rng, on.n, n_boot), bs.weights(rng, off.n, n_boot)
+
+
+def _window_weights(
+    rng: np.random.Generator, on: Leg, off: Leg, method: str, n_boot: int
+) -> tuple[tuple[np.ndarray | None, np.ndarray | None], str]:
+    u_on, u_off = len(on.win_seconds), len(off.win_seconds)
+    if min(u_on, u_off) < MIN_WINDOW_UNITS or not (
+        np.all(np.isfinite(on.win_seconds)) and np.all(np.isfinite(off.win_seconds))
+    ):
+        return (None, None), "none (no timestamps and fewer than 3 repetitions)"
+    how = (
+        "time windows (batch means)"
+        if on.time_windows and off.time_windows
+        else "repetitions (per-run values)"
+    )
+    if method == "paired" and u_on == u_off and on.time_windows and off.time_windows:
+        w = bs.weights(rng, u_on, n_boot)
+        return (w, w), how + ", paired by window"
+    grouped = method == "repetitions"
+    w_on = bs.weights(rng, u_on, n_boot, on.win_groups if grouped else None)
+    w_off = bs.weights(rng, u_off, n_boot, off.win_groups if grouped else None)
+    return (w_on, w_off), how
+
+
+def _slos(on: Leg) -> dict[str, float]:
+    workload = on.runs[0].manifest.get("workload") or {}
+    slos = workload.get("slos") if isinstance(workload, dict) else None
+    return {str(k): float(v) for k, v in (slos or {}).items()}
+
+
+def compare_legs(
+    on: Leg,
+    off: Leg,
+    *,
+    paper_compat: bool = False,
+    aa: bool = False,
+    n_boot: int = 2000,
+    seed: int = 0,
+    n_bins: int = token_volume.DEFAULT_BINS,
+    confidence: float = bs.CONFIDENCE,
+) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    method = design(on, off)
+    w_on, w_off = _request_weights(rng, on, off, method, n_boot)
+    win, throughput_method = _window_weights(rng, on, off, method, n_boot)
+    slos = _slos(on)
+    metrics = metric_rows(
+        on, off, {"request": (w_on, w_off), "window": win}, with_goodput=bool(slos), confidence=confidence
+    )
+    warnings = quality.run_checks(quality.Context(on, off, method == "paired", metrics))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "comparison",
+        "tool_version": __version__,
+        "model": on.runs[0].manifest.get("model") or off.runs[0].manifest.get("model"),
+        "aa": aa,
+        "created": utc_now(),
+        "on_runs": [str(r.path) for r in on.runs],
+        "off_runs": [str(r.path) for r in off.runs],
+        "runs": {"on": run_info(on), "off": run_info(off)},
+        "method": {
+            "bootstrap": method,
+            "n_boot": n_boot,
+            "confidence": confidence,
+            "seed": seed,
+            "interval": "percentile",
+            "throughput": throughput_method,
+            "slos": slos or None,
+        },
+        "metrics": metrics,
+        "paper_compat": paper.paper_view(on.frame, off.frame) if paper_compat else None,
+        "token_volume": token_volume.token_volume(on, off, w_on, w_off, n_bins=n_bins),
+        "warnings": warnings,
+        "environment": {
+            "on": on.runs[0].manifest.get("environment") or {},
+            "off": off.runs[0].manifest.get("environment") or {},
+        },
+    }
+
+
+def compare_runs(
+    on: Sequence[Path] | Path,
+    off: Sequence[Path] | Path,
+    out: Path,
+    *,
+    paper_compat: bool = False,
+    aa: bool = False,
+    n_boot: int = 2000,
+    seed: int = 0,
+    n_bins: int = token_volume.DEFAULT_BINS,
+    windows: int = DEFAULT_WINDOWS,
+) -> dict[str, Any]:
+    """Compare run directories (or folders of runs) and write ``<out>/comparison.json``."""
+    on_paths = [on] if isinstance(on, (str, Path)) else list(on)
+    off_paths = [off] if isinstance(off, (str, Path)) else list(off)
+    probe = load_leg(on_paths, "on", windows=windows)
+    slos = _slos(probe)
+    on_leg = load_leg(on_paths, "on", slos=slos, windows=windows) if slos else probe
+    off_leg = load_leg(off_paths, "off", slos=slos, windows=windows)
+    result = compare_legs(
+        on_leg, off_leg, paper_compat=paper_compat, aa=aa, n_boot=n_boot, seed=seed, n_bins=n_bins
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / COMPARISON, result)
+    return result

@@ -1,0 +1,173 @@
+"""Data-quality checks: what could make a comparison misleading, said plainly.
+
+Each check registers by name and returns warnings ``{code, message, leg}`` (leg: "on", "off" or
+None for both). They are stored in comparison.json and printed under the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loadgen.registry import Registry
+from profiler.analysis.legs import Leg
+
+SHORT_FRACTION = 0.05  # warn when more than 5% of requests stopped far below max_tokens
+ERROR_RATE = 0.01
+CLIENT_LAG_P99_MS = 10.0  # the load generator's own lateness; above this the schedule was not kept
+
+
+@dataclass
+class Context:
+    on: Leg
+    off: Leg
+    paired: bool
+    metrics: list[dict[str, Any]]
+
+
+Check = Callable[[Context], list[dict[str, Any]]]
+CHECKS: Registry[Check] = Registry("data-quality check")
+
+
+def _warn(code: str, message: str, leg: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "leg": leg}
+
+
+def _legs(ctx: Context) -> list[tuple[str, Leg]]:
+    return [("on", ctx.on), ("off", ctx.off)]
+
+
+@CHECKS.register("short_outputs")
+def short_outputs(ctx: Context) -> list[dict[str, Any]]:
+    out = []
+    for name, leg in _legs(ctx):
+        n_ok = int(leg.ok.sum())
+        if n_ok == 0:
+            continue
+        produced = leg.output_tokens[leg.ok]
+        if "max_tokens" in leg.frame.columns and leg.frame["max_tokens"].notna().any():
+            asked = leg.frame["max_tokens"].to_numpy(float)[leg.ok]
+            short = produced < 0.5 * asked
+            what = "produced less than half of max_tokens"
+        else:
+            short = produced <= 2
+            what = "produced ≤ 2 tokens (max_tokens unknown)"
+        frac = float(np.mean(short))
+        if frac > SHORT_FRACTION:
+            out.append(
+                _warn(
+                    "short_outputs",
+                    f"{frac:.0%} of {name} requests {what}: per-token metrics describe a different "
+                    "workload than asked (was ignore_eos off?)",
+                    name,
+                )
+            )
+    return out
+
+
+@CHECKS.register("prompts_differ")
+def prompts_differ(ctx: Context) -> list[dict[str, Any]]:
+    if ctx.paired:
+        return []
+    on, off = ctx.on, ctx.off
+    if on.n != off.n:
+        msg = f"legs sent different numbers of requests ({on.n} on, {off.n} off)"
+    else:
+        keys = on.request_keys()
+        same = keys is not None and keys == off.request_keys()
+        if same:
+            return []  # same prompts (repetitions are resampled per run, not paired)
+        msg = "legs' prompts differ (different prompt hashes or input lengths, or a different order)"
+    return [_warn("prompts_differ", msg + "; compared as independent samples, CIs are wider")]
+
+
+@CHECKS.register("few_samples")
+def few_samples(ctx: Context) -> list[dict[str, Any]]:
+    out = []
+    for row in ctx.metrics:
+        stat = row["stat"]
+        if not stat.startswith("p"):
+            continue
+        q = float(stat[1:])
+        n = min(row["n_on"], row["n_off"])
+        if n * (1 - q / 100) < 1:
+            out.append(
+                _warn(
+                    "few_samples",
+                    f"{row['metric']} from {n} samples: a p{stat[1:]} needs "
+                    f"≥ {int(np.ceil(100 / (100 - q)))} to be more than the maximum",
+                )
+            )
+    return out
+
+
+@CHECKS.register("error_rate")
+def error_rate(ctx: Context) -> list[dict[str, Any]]:
+    out = []
+    for name, leg in _legs(ctx):
+        rate = 1 - leg.ok.mean() if leg.n else 0.0
+        if rate > ERROR_RATE:
+            errors = leg.frame.loc[~leg.ok, "error"].dropna().astype(str)
+            top = errors.value_counts().index[0][:80] if not errors.empty else "no message"
+            out.append(
+                _warn("error_rate", f"{rate:.1%} of {name} requests failed (most common: {top})", name)
+            )
+    return out
+
+
+@CHECKS.register("client_health")
+def client_health(ctx: Context) -> list[dict[str, Any]]:
+    out = []
+    for name, leg in _legs(ctx):
+        for run in leg.runs:
+            health = run.manifest.get("client_health")
+            if isinstance(health, dict) and health.get("ok") is False:
+                why = health.get("reason") or health.get("message") or "the load generator flagged itself"
+                out.append(_warn("client_health", f"{run.run_id}: client unhealthy: {why}", name))
+                continue
+            lag = run.summary.get("p99_client_lag_ms")
+            if isinstance(lag, (int, float)) and lag > CLIENT_LAG_P99_MS:
+                out.append(
+                    _warn(
+                        "client_health",
+                        f"{run.run_id}: p99 client lag {lag:.1f} ms > {CLIENT_LAG_P99_MS:g} ms: the client "
+                        "could not keep the schedule, latencies include its own delay",
+                        name,
+                    )
+                )
+    return out
+
+
+@CHECKS.register("incomplete_runs")
+def incomplete_runs(ctx: Context) -> list[dict[str, Any]]:
+    return [
+        _warn(
+            "incomplete_run",
+            f"{run.run_id} is {run.manifest.get('status')}: {run.manifest.get('reason', 'no reason given')}",
+            name,
+        )
+        for name, leg in _legs(ctx)
+        for run in leg.runs
+        if run.manifest.get("status") not in ("complete", None)
+    ]
+
+
+@CHECKS.register("throughput_ci")
+def throughput_ci(ctx: Context) -> list[dict[str, Any]]:
+    for _, leg in _legs(ctx):
+        if not leg.time_windows and len(leg.runs) < 3:
+            return [
+                _warn(
+                    "throughput_no_ci",
+                    "no per-request timestamps (e.g. a v0.5.x vLLM import) and fewer than 3 repetitions: "
+                    "throughput overheads have no CI; repeat the run to get one",
+                )
+            ]
+    return []
+
+
+def run_checks(ctx: Context) -> list[dict[str, Any]]:
+    return [w for _, check in CHECKS.items() for w in check(ctx)]
