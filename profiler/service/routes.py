@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import math
 import mimetypes
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from profiler.service.schemas import (
 from profiler.store import MANIFEST, PROFILE, read_json
 
 routes = web.RouteTableDef()
-_render_lock = asyncio.Lock()
+_RENDER_LOCK = threading.Lock()
 
 
 def setup(app: web.Application) -> None:
@@ -229,20 +229,24 @@ async def report(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     path = _dir_or_404(svc, request.match_info["id"])
     try:
-        render = importlib.import_module("profiler.report").render
-    except (ImportError, AttributeError):
-        return json_error(501, "reports are not available in this installation")
-    async with _render_lock:  # matplotlib is not thread-safe; one render at a time
-        html = _fresh_report(path)
-        if html is None:
-            try:
-                written = await asyncio.to_thread(render, path, formats=("html",))
-            except (UserError, FileNotFoundError, ValueError) as exc:
-                return json_error(409, f"no report for {path.name} yet: {exc}")
-            html = next((p for p in written if str(p).endswith(".html")), None)
-    if html is None or not Path(html).is_file():
+        html = await asyncio.to_thread(_render_html, path)
+    except (UserError, FileNotFoundError, ValueError, KeyError) as exc:
+        # typically a profile that has not written enough yet
+        return json_error(409, f"no report for {path.name} yet: {exc}")
+    if html is None:
         return json_error(409, f"no report for {path.name} yet")
     return web.FileResponse(html, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def _render_html(path: Path) -> Path | None:
+    from profiler.report import render  # matplotlib & co: imported on first use only
+
+    with _RENDER_LOCK:  # matplotlib is not thread-safe: one render at a time
+        html = _fresh_report(path)
+        if html is None:
+            written = render(path, formats=("html",))
+            html = next((Path(p) for p in written if str(p).endswith(".html")), None)
+    return html if html is not None and html.is_file() else None
 
 
 def _fresh_report(path: Path) -> Path | None:
