@@ -23,7 +23,7 @@ from profiler.report import console as console_format
 from profiler.report import html as html_format
 from profiler.report import markdown as md_format
 from profiler.report import png as png_format
-from profiler.report.model import Report
+from profiler.report.model import Options, Report
 from profiler.store import COMPARISON, MANIFEST, PROFILE, is_comparison_dir
 
 DEFAULT_FORMATS: tuple[str, ...] = ("console", "md", "html", "png")
@@ -52,7 +52,7 @@ class Source:
 
     rank: int
     matches: Callable[[Path], bool]
-    build: Callable[[Path, Path | None], Report]
+    build: Callable[[Path, Path | None, Options | None], Report]
 
 
 def _model_dirs(path: Path) -> list[Path]:
@@ -61,7 +61,7 @@ def _model_dirs(path: Path) -> list[Path]:
     )
 
 
-def _build_models(path: Path, out_dir: Path | None) -> Report:
+def _build_models(path: Path, out_dir: Path | None, opts: Options | None = None) -> Report:
     rows = models_view.rows_from_dirs(_model_dirs(path))
     return models_view.build_models(rows, source=path, out_dir=Path(out_dir or path))
 
@@ -84,14 +84,14 @@ def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def build(path: Path, out_dir: Path | None = None) -> Report:
+def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     """The report model of a run, comparison or profile directory, or a folder of comparisons."""
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"{path} is not a directory (expected a run, comparison or profile directory)")
     for _, source in sorted(SOURCES.items(), key=lambda kv: kv[1].rank):
         if source.matches(path):
-            return source.build(path, out_dir)
+            return source.build(path, out_dir, opts)
     raise UserError(f"{path} holds no {MANIFEST}, {COMPARISON} or {PROFILE}, nor directories that do")
 
 
@@ -114,12 +114,14 @@ def render(
     formats: Sequence[str] = DEFAULT_FORMATS,
     console: Console | None = None,
     out_dir: Path | None = None,
+    paper_compat: bool = False,
 ) -> list[Path]:
     """Render the report of ``path`` in ``formats``; returns the files written (console: none).
 
     Files go into ``path`` itself (report.md, report.html, plots/) unless ``out_dir`` is given.
+    ``paper_compat`` adds the arXiv:2409.03992 view even where comparison.json lacks it.
     """
-    return write(build(Path(path), out_dir), formats, console)
+    return write(build(Path(path), out_dir, Options(paper_compat=paper_compat)), formats, console)
 
 
 def render_benchmark_results(

@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 
 from profiler.report import fits, plots_latency
-from profiler.report.environment import environment_table
-from profiler.report.model import FigureBlock, Paragraph, Report, Section, Table, Warn, Warnings
+from profiler.report.environment import environment_blocks
+from profiler.report.model import FigureBlock, Options, Paragraph, Report, Section, Table, Warn, Warnings
 from profiler.report.run_view import run_figures, run_warnings, summary_tables
 from profiler.report.text import ci, headline, metric_label, num, pct
 from profiler.store import COMPARISON, Run, read_json, read_run
@@ -85,13 +85,13 @@ def paper_table(pc: Mapping[str, Any]) -> Table:
         boff = (off.get("buckets") or {}).get(b) or {}
         rows.append([f"{b}: requests", num(bon.get("count")), num(boff.get("count")), ""])
         rows.append(row(f"{b}: TPS", bon.get("tps"), boff.get("tps"), "throughput"))
-    label = pc.get("label") or "paper-compatible view"
+    label = pc.get("label") or "arXiv:2409.03992 definitions"
     return Table(
-        f"Paper-compatible view ({label})",
+        "Paper-compatible view (arXiv:2409.03992)",
         ["quantity", "TEE on", "TEE off", "overhead"],
         rows,
-        note="arXiv:2409.03992 definitions: rows with input+output > 4 and output > 2; "
-        "buckets by input+output tokens ≤100, 101–500, >500. Point estimates, as in the paper.",
+        note=f"{label}. Buckets by input+output tokens: short ≤100, medium 101–500, long >500. "
+        "Point estimates without CIs, as in the paper; these are not the standard metrics above.",
     )
 
 
@@ -130,25 +130,51 @@ def token_volume_tables(tv: Mapping[str, Any]) -> list[Table]:
     fit = tv.get("fit")
     if fit:
         rows = [
-            [
-                name,
-                num(p.get("value") if isinstance(p, Mapping) else p),
-                ci(p.get("ci_low"), p.get("ci_high"), 3).replace("%", "") if isinstance(p, Mapping) else "—",
-            ]
+            [name, num(p.get("value")), num_range(p.get("ci_low"), p.get("ci_high"))]
+            if isinstance(p, Mapping)
+            else [name, num(p), "—"]
             for name, p in (fit.get("params") or {}).items()
         ]
-        for key, label in (
-            ("r2", "R²"),
-            ("tokens_below_5pct", "tokens for overhead < 5%"),
-            ("tokens_below_1pct", "tokens for overhead < 1%"),
-            ("change_per_10k_tokens_pct", "overhead change per 10k tokens (points)"),
-        ):
+        for key, label in FIT_FACTS:
             if key in fit:
-                rows.append([label, num(fit.get(key)), ""])
+                value = fit.get(key)
+                if key.startswith("tokens_below") and value is None:
+                    rows.append([label, "not reached in the data range", ""])
+                elif key == "change_per_10k_tokens_pct":
+                    ci_pair = fit.get("change_per_10k_tokens_ci") or [None, None]
+                    rows.append([label, num(value), num_range(*ci_pair)])
+                else:
+                    rows.append([label, num(value), ""])
+        note = str(fit.get("equation") or "")
+        if fit.get("extrapolated"):
+            note += " The per-10k-token change extrapolates beyond the measured token span."
+        alt = fit.get("alternative")
+        if alt:
+            note += f" Alternative on the bins: {alt.get('equation', fits.describe(alt))}; "
+            note += f"better fit on the bins (AIC): {fit.get('better_fit_on_bins', '?')}."
         tables.append(
-            Table(f"Token-volume fit: {fits.describe(fit)}", ["parameter", "value", "95% CI"], rows)
+            Table(
+                f"Token-volume fit: {fits.describe(fit)}", ["parameter", "value", "95% CI"], rows, note=note
+            )
         )
     return tables
+
+
+FIT_FACTS = (
+    ("phi_output_share", "output share φ of tokens"),
+    ("r2", "R²"),
+    ("r2_on", "R² (TEE on)"),
+    ("r2_off", "R² (TEE off)"),
+    ("overhead_at_min_pct", "overhead at the fewest tokens (%)"),
+    ("overhead_at_max_pct", "overhead at the most tokens (%)"),
+    ("tokens_below_5pct", "tokens for overhead < 5%"),
+    ("tokens_below_1pct", "tokens for overhead < 1%"),
+    ("change_per_10k_tokens_pct", "overhead change per +10k tokens (points)"),
+)
+
+
+def num_range(low: Any, high: Any) -> str:
+    return "—" if low is None or high is None else f"{num(low)} – {num(high)}"
 
 
 def leg_frames(paths: Sequence[Path]) -> tuple[pd.DataFrame | None, list[Run]]:
@@ -158,7 +184,9 @@ def leg_frames(paths: Sequence[Path]) -> tuple[pd.DataFrame | None, list[Run]]:
     return (pd.concat(frames, ignore_index=True) if frames else None), runs
 
 
-def comparison_sections(cmp: Mapping[str, Any], base: Path, prefix: str = "") -> tuple[str, list[Section]]:
+def comparison_sections(
+    cmp: Mapping[str, Any], base: Path, prefix: str = "", opts: Options | None = None
+) -> tuple[str, list[Section]]:
     """(headline, sections) of one comparison; ``prefix`` keeps plot names unique in a profile."""
     metrics = list(cmp.get("metrics") or [])
     aa = bool(cmp.get("aa"))
@@ -200,17 +228,24 @@ def comparison_sections(cmp: Mapping[str, Any], base: Path, prefix: str = "") ->
     sections = [main, Section("Data-quality warnings").add(Warnings(warns))]
 
     envs = cmp.get("environment") or {}
-    if not envs and (on_runs or off_runs):
-        envs = {
-            lab: runs[0].manifest.get("environment")
-            for lab, runs in (("on", on_runs), ("off", off_runs))
-            if runs
-        }
-    env = environment_table(envs)
-    sections.append(Section("Environment").add(env or Paragraph("No environment fingerprint was recorded.")))
+    manifests = {lab: runs[0].manifest for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
+    if not any(envs.values()) and manifests:
+        envs = {lab: m.get("environment") for lab, m in manifests.items()}
+    sections.append(Section("Environment").add(*environment_blocks(envs, manifests)))
 
-    if cmp.get("paper_compat"):
-        sections.append(Section("Paper-compatible view").add(paper_table(cmp["paper_compat"])))
+    pc = cmp.get("paper_compat")
+    if not pc and opts is not None and opts.paper_compat and on_frame is not None and off_frame is not None:
+        from profiler.analysis import paper  # the analysis owns the paper's definitions
+
+        pc = paper.paper_view(on_frame, off_frame)
+    if pc:
+        sections.append(Section("Paper-compatible view").add(paper_table(pc)))
+    elif opts is not None and opts.paper_compat:
+        sections.append(
+            Section("Paper-compatible view").add(
+                Paragraph("Not available: the runs' requests were not found.")
+            )
+        )
 
     tv = cmp.get("token_volume") or {}
     tv_section = Section("Overhead against token volume")
@@ -268,10 +303,10 @@ def _timeline_of(legs: Mapping[str, pd.DataFrame]) -> Any:
     return lambda: plots_time.timeline(legs)
 
 
-def build(path: Path, out_dir: Path | None = None) -> Report:
+def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     path = Path(path)
     cmp = read_json(path / COMPARISON)
-    line, sections = comparison_sections(cmp, path)
+    line, sections = comparison_sections(cmp, path, opts=opts)
     model = cmp.get("model") or "model"
     kind = "A/A calibration" if cmp.get("aa") else "TEE on vs TEE off"
     report = Report(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from profiler.report.model import Table
+from profiler.report.model import Paragraph, Table
 from profiler.report.plots_common import leg_name
 
 #: Substrings of flattened keys in the order a reviewer wants them; the rest follow sorted.
@@ -91,3 +91,27 @@ def environment_table(
         note=note if len(labels) > 1 else "",
         align=["l"] * (len(labels) + 1),
     )
+
+
+#: Manifest keys that describe where a run came from when no fingerprint was taken (imports).
+PROVENANCE_KEYS = ("endpoint", "engine", "tokenizer", "source")
+
+
+def environment_blocks(
+    fingerprints: Mapping[str, Mapping[str, Any] | None], manifests: Mapping[str, Mapping[str, Any]]
+) -> list[Table | Paragraph]:
+    """The fingerprint table, or, when none was recorded, say so and show what the manifests do
+    record (engine, endpoint, source file), so an imported run still shows its provenance."""
+    table = environment_table(fingerprints)
+    if table is not None:
+        return [table]
+    blocks: list[Table | Paragraph] = [
+        Paragraph("No environment fingerprint was recorded (GPU, driver, CC state and TEE type are unknown).")
+    ]
+    provenance = {
+        label: {k: m[k] for k in PROVENANCE_KEYS if m.get(k) is not None} for label, m in manifests.items()
+    }
+    prov = environment_table(provenance, title="What the manifests record instead")
+    if prov is not None:
+        blocks.append(prov)
+    return blocks

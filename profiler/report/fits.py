@@ -16,29 +16,30 @@ import numpy as np
 
 from loadgen.registry import Registry
 
-FitForm = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
+#: A form maps (tokens, parameter values, the whole fit dict) → overhead in %.
+FitForm = Callable[[np.ndarray, Mapping[str, float], Mapping[str, Any]], np.ndarray]
 
 FORMS: Registry[tuple[str, FitForm]] = Registry("token-volume fit form")
 
 
-def _exp_decay(t: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
-    return p["c"] + p["a"] * np.exp(-t / p["tau"])
+def _linear_cost(t: np.ndarray, p: Mapping[str, float], fit: Mapping[str, Any]) -> np.ndarray:
+    """Per leg E2EL = fixed + per-input-token·in + per-output-token·out; at output share φ of
+    T tokens, overhead(T) = cost_on(T) / cost_off(T) − 1 (profiler.analysis.token_volume)."""
+    phi = float(fit["phi_output_share"])
+
+    def cost(leg: str) -> np.ndarray:
+        per_token = p[f"per_input_token_ms_{leg}"] * (1 - phi) + p[f"per_output_token_ms_{leg}"] * phi
+        return p[f"fixed_ms_{leg}"] + per_token * t
+
+    return 100.0 * (cost("on") / cost("off") - 1)
 
 
-def _fixed_plus_per_token(t: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
-    """Each leg costs fixed + per_token·T; overhead = (on − off) / off in percent."""
-    on = p["fixed_on"] + p["per_token_on"] * t
-    off = p["fixed_off"] + p["per_token_off"] * t
-    return 100.0 * (on - off) / off
+def _exp_decay(t: np.ndarray, p: Mapping[str, float], fit: Mapping[str, Any]) -> np.ndarray:
+    return p["c_pct"] + p["a_pct"] * np.exp(-t / p["tau_tokens"])
 
 
-def _inverse(t: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
-    return p["c"] + p["a"] / t
-
-
-FORMS.add("exp_decay", ("c + a·e^(−T/τ)", _exp_decay))
-FORMS.add("fixed_plus_per_token", ("fixed + per-token cost per leg", _fixed_plus_per_token))
-FORMS.add("inverse", ("c + a/T", _inverse))
+FORMS.add("linear-cost", ("fixed + per-token cost per leg", _linear_cost))
+FORMS.add("exp-decay", ("c + a·e^(−T/τ)", _exp_decay))
 
 
 def params(fit: Mapping[str, Any]) -> dict[str, float]:
@@ -71,11 +72,15 @@ def curve(fit: Mapping[str, Any] | None, xs: Sequence[float]) -> tuple[np.ndarra
     form = str(fit.get("form", ""))
     if form not in FORMS:
         return None
-    lo = max(min(xs) * 0.7, 1.0) if xs else 1.0
-    hi = max(xs) * 1.3 if xs else 10_000.0
+    span = fit.get("token_range")
+    if span and len(span) == 2 and span[0] is not None and span[1] is not None:
+        lo, hi = max(float(span[0]), 1.0), float(span[1])  # draw only where there was data
+    else:
+        lo = max(min(xs) * 0.7, 1.0) if xs else 1.0
+        hi = max(xs) * 1.3 if xs else 10_000.0
     grid = np.geomspace(lo, hi, 200) if hi / lo > 20 else np.linspace(lo, hi, 200)
     try:
-        ys = FORMS.get(form)[1](grid, params(fit))
+        ys = FORMS.get(form)[1](grid, params(fit), fit)
     except (KeyError, ZeroDivisionError, FloatingPointError):
         return None  # parameters named differently than this form expects: do not guess
     if not np.all(np.isfinite(ys)) or not math.isfinite(float(np.nanmax(np.abs(ys)))):

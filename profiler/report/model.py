@@ -100,6 +100,14 @@ class Section:
         return self
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for beyond the defaults (``tee-llm-prof report --paper-compat``)."""
+
+    #: show the arXiv:2409.03992 view even where comparison.json did not store it
+    paper_compat: bool = False
+
+
 @dataclass
 class Report:
     kind: str  # run | comparison | profile | models

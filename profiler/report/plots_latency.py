@@ -171,16 +171,15 @@ def token_volume(tv: Mapping[str, Any] | None, title: str = "Overhead against to
             )
     fit = (tv or {}).get("fit")
     curve = fits.curve(fit, xs) if fit else None
-    if curve is not None:
+    if curve is not None and fit is not None:
         cx, cy = curve
-        r2 = fit.get("r2") if fit else None
-        ax.plot(
-            cx,
-            cy,
-            color="#2471a3",
-            lw=2,
-            label=f"fit: {fits.describe(fit)}" + (f" (R²={float(r2):.2f})" if r2 is not None else ""),
-        )
+        r2 = [fit.get(k) for k in ("r2_on", "r2_off", "r2") if fit.get(k) is not None]
+        r2_text = " (R² " + " / ".join(f"{float(v):.2f}" for v in r2) + ")" if r2 else ""
+        ax.plot(cx, cy, color="#2471a3", lw=2, label=f"fit: {fits.describe(fit)}{r2_text}")
+    alt = (fit or {}).get("alternative")
+    alt_curve = fits.curve({**alt, "token_range": (fit or {}).get("token_range")}, xs) if alt else None
+    if alt_curve is not None and alt is not None:
+        ax.plot(*alt_curve, color="#7d3c98", lw=1.5, ls="--", label=f"alternative fit: {fits.describe(alt)}")
     for level, style in ((5, ":"), (1, "--")):
         cross = (fit or {}).get(f"tokens_below_{level}pct")
         if cross is not None and math.isfinite(float(cross)):
@@ -242,6 +241,8 @@ def models_overheads(
 
 
 def _bin_center(b: Mapping[str, Any]) -> float:
+    if b.get("median_tokens") is not None:  # where the bin's requests really are
+        return float(b["median_tokens"])
     lo = float(b.get("lo") or 0)
     hi_raw = b.get("hi")
     hi = float(hi_raw) if hi_raw not in (None, "inf") and math.isfinite(float(hi_raw)) else None

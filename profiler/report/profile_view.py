@@ -10,7 +10,7 @@ from typing import Any
 
 from profiler.report.comparison_view import comparison_sections
 from profiler.report.environment import environment_table
-from profiler.report.model import Paragraph, Report, Section, Table
+from profiler.report.model import Options, Paragraph, Report, Section, Table
 from profiler.report.text import ci, find_metric, num, pct
 from profiler.store import COMPARISON, PROFILE, read_json
 
@@ -48,7 +48,7 @@ def overview_cell(metrics: list[Mapping[str, Any]], keys: tuple[str, ...]) -> st
     return f"{pct(row.get('overhead_pct'))}{mark} [{ci(row.get('ci_low'), row.get('ci_high'))}]"
 
 
-def build(path: Path, out_dir: Path | None = None) -> Report:
+def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     path = Path(path)
     prof = read_json(path / PROFILE)
     model = prof.get("model") or "model"
@@ -91,7 +91,7 @@ def build(path: Path, out_dir: Path | None = None) -> Report:
                 *[overview_cell(metrics, keys) for keys, _ in OVERVIEW],
             ]
         )
-        line, sections = comparison_sections(cmp, cdir, prefix=f"{slug(name)}_" if len(points) > 1 else "")
+        line, sections = comparison_sections(cmp, cdir, f"{slug(name)}_" if len(points) > 1 else "", opts)
         report.headline.append(f"{name} — {line}")
         details.append((name, sections))
 

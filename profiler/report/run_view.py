@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from profiler.report import plots_latency, plots_time
-from profiler.report.environment import environment_table
-from profiler.report.model import FigureBlock, Paragraph, Report, Section, Table, Warn, Warnings
+from profiler.report.environment import environment_blocks
+from profiler.report.model import FigureBlock, Options, Paragraph, Report, Section, Table, Warn, Warnings
 from profiler.report.plots_common import leg_name
 from profiler.report.text import metric_label, num
 from profiler.store import Run, read_run
@@ -199,7 +199,28 @@ def run_figures(
     return figs
 
 
-def build(path: Path, out_dir: Path | None = None) -> Report:
+def paper_leg_table(frame: pd.DataFrame, label: str) -> Table:
+    """arXiv:2409.03992's statistics for one leg (no overhead: a single run has no baseline)."""
+    from profiler.analysis import paper  # the analysis owns the paper's definitions
+
+    view = paper.leg_view(frame)
+    rows = [
+        ["samples (after filtering)", num(view.get("samples"))],
+        ["TTFT (s)", num(view.get("ttft_s"), 6)],
+        ["ITL = mean per-request decode time (s)", num(view.get("itl_s"), 6)],
+        ["TPS = mean of output tokens / decode time", num(view.get("tps"), 6)],
+    ]
+    for name, b in (view.get("buckets") or {}).items():
+        rows.append([f"{name}: requests / TPS", f"{num(b.get('count'))} / {num(b.get('tps'), 6)}"])
+    return Table(
+        "Paper-compatible view (arXiv:2409.03992)",
+        ["quantity", leg_name(label)],
+        rows,
+        note=str(getattr(paper, "LABEL", "")),
+    )
+
+
+def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     run = read_run(path)
     m = run.manifest
     frame = run.table("requests")
@@ -220,10 +241,11 @@ def build(path: Path, out_dir: Path | None = None) -> Report:
     report.sections.append(Section("What ran").add(facts_table(m)))
     report.sections.append(Section("Summary").add(*summary_tables({label: s})))
     report.sections.append(Section("Data-quality warnings").add(Warnings(run_warnings(run, frame))))
-    env = environment_table({label: m.get("environment")})
-    report.sections.append(
-        Section("Environment").add(env or Paragraph("The manifest carries no environment fingerprint."))
-    )
+    env = environment_blocks({label: m.get("environment")}, {label: m})
+    report.sections.append(Section("Environment").add(*env))
+
+    if opts is not None and opts.paper_compat and frame is not None and not frame.empty:
+        report.sections.append(Section("Paper-compatible view").add(paper_leg_table(frame, label)))
     plots = Section("Plots")
     if frame is None or frame.empty:
         plots.add(Paragraph("No requests.parquet: nothing to plot."))

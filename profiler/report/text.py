@@ -156,6 +156,5 @@ def headline(model: str | None, rows: list[Mapping[str, Any]], *, aa: bool = Fal
         sentence = f"{who}TEE adds " + " and ".join(parts) + "." if parts else f"{who}"
     if tput is not None:
         noun = HEADLINE_NOUNS[str(tput["metric"])]
-        verb = "The legs differ in" if aa else "It costs"
-        sentence += f" {verb} {overhead_phrase(tput, noun)}."
+        sentence += f" Throughput overhead: {overhead_phrase(tput, noun)}."
     return sentence.strip()
