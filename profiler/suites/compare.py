@@ -1,0 +1,202 @@
+"""Compare suite runs (on vs off) with 95% bootstrap CIs over repetitions.
+
+A suite run holds one value per (metric, case) per repetition in ``results.parquet``; every
+repetition of every run given for a leg is one sample. For each (metric, case) present in both
+legs we resample each leg's repetitions with replacement (legs are independent: a TEE host and
+a bare-metal host never ran "the same" repetition), take the mean, and compute the overhead of
+DESIGN §4 per resample — latency-like (on − off)/off, throughput-like (off − on)/off, positive
+= the TEE costs. The CI is the 2.5–97.5 percentile of those overheads; with fewer than two
+repetitions in a leg there is no interval (null) and ``significant`` is false.
+
+The output rows have comparison.json's metric shape, plus ``suite``, ``name`` and ``case``, so
+``tee-llm-prof compare`` and the reports handle suite comparisons like LLM ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from profiler.errors import UserError
+from profiler.store import COMPARISON, Run, is_run_dir, list_runs, read_run, utc_now, write_json
+from profiler.suites.base import RESULTS_TABLE
+
+CONFIDENCE = 0.95
+MIN_REPEATS_FOR_CI = 2
+FEW_REPEATS = 5
+
+
+def is_suite_run(run: Run) -> bool:
+    """A run written by a suite other than the LLM profile (it has a results table)."""
+    return run.manifest.get("kind", "llm") != "llm" and (run.path / f"{RESULTS_TABLE}.parquet").exists()
+
+
+def _overhead(on: np.ndarray, off: np.ndarray, direction: str) -> np.ndarray:
+    try:  # engineer C's definition, when present, so LLM and suite overheads cannot drift apart
+        from profiler.analysis.bootstrap import overhead  # noqa: PLC0415
+
+        return np.asarray(overhead(on, off, direction), dtype=float)
+    except ImportError:
+        diff = on - off if direction == "latency" else off - on
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(off != 0, 100.0 * diff / np.where(off != 0, off, 1), np.nan)
+
+
+def bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_boot`` resamples (with replacement) of ``values``."""
+    idx = rng.integers(0, values.size, size=(n_boot, values.size))
+    means: np.ndarray = values[idx].mean(axis=1)
+    return means
+
+
+def overhead_row(
+    on: np.ndarray, off: np.ndarray, direction: str, n_boot: int, rng: np.random.Generator
+) -> dict[str, Any]:
+    """on/off means, overhead %, its 95% CI and significance for one (metric, case)."""
+    on, off = on[np.isfinite(on)], off[np.isfinite(off)]
+    m_on = float(on.mean()) if on.size else math.nan
+    m_off = float(off.mean()) if off.size else math.nan
+    point = float(_overhead(np.array(m_on), np.array(m_off), direction))
+    lo = hi = None
+    if on.size >= MIN_REPEATS_FOR_CI and off.size >= MIN_REPEATS_FOR_CI:
+        ov = _overhead(bootstrap_means(on, n_boot, rng), bootstrap_means(off, n_boot, rng), direction)
+        ov = ov[np.isfinite(ov)]
+        if ov.size:
+            alpha = (1 - CONFIDENCE) / 2
+            lo, hi = (float(v) for v in np.quantile(ov, [alpha, 1 - alpha]))
+    return {
+        "on": m_on,
+        "off": m_off,
+        "overhead_pct": point,
+        "ci_low": lo,
+        "ci_high": hi,
+        "significant": bool(lo is not None and hi is not None and (lo > 0 or hi < 0)),
+        "n_on": int(on.size),
+        "n_off": int(off.size),
+    }
+
+
+def _results(runs: Sequence[Run]) -> pd.DataFrame:
+    frames = []
+    for i, run in enumerate(runs):
+        frame = run.table(RESULTS_TABLE)
+        if frame is None:
+            raise UserError(f"{run.path} has no {RESULTS_TABLE}.parquet (not a suite run)")
+        frames.append(frame.assign(run=i))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def compare_suite_runs(
+    on: Sequence[Run], off: Sequence[Run], *, n_boot: int = 2000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Metric rows in comparison.json's shape for every (metric, case) both legs measured."""
+    if not on or not off:
+        raise UserError("compare needs at least one run per leg")
+    kinds = {str(r.manifest.get("kind")) for r in [*on, *off]}
+    if len(kinds) != 1:
+        raise UserError(f"cannot compare runs of different suites: {sorted(kinds)}")
+    suite = kinds.pop()
+    rng = np.random.default_rng(seed)
+    f_on, f_off = _results(on), _results(off)
+    rows: list[dict[str, Any]] = []
+    if f_on.empty or f_off.empty:
+        return rows
+    off_groups = {k: g for k, g in f_off.groupby(["metric", "case"], sort=False)}
+    for (metric, case), g_on in f_on.groupby(["metric", "case"], sort=False):
+        g_off = off_groups.get((metric, case))
+        if g_off is None:
+            continue
+        direction = str(g_on["direction"].iloc[0])
+        stats = overhead_row(
+            g_on["value"].to_numpy(dtype=float), g_off["value"].to_numpy(dtype=float),
+            direction, n_boot, rng,
+        )
+        rows.append(
+            {
+                "metric": f"{metric} [{case}]" if case else str(metric),
+                "family": str(metric),
+                "stat": "mean",
+                "direction": direction,
+                "unit": str(g_on["unit"].iloc[0]),
+                **stats,
+                "suite": suite,
+                "name": str(metric),
+                "case": str(case),
+            }
+        )
+    return rows
+
+
+def expand_runs(paths: Sequence[Path]) -> list[Run]:
+    """Run directories, or folders whose run directories are all repetitions of one leg."""
+    runs: list[Run] = []
+    for p in paths:
+        p = Path(p)
+        found = [p] if is_run_dir(p) else list_runs(p)
+        if not found:
+            raise UserError(f"{p} is neither a run directory nor a folder of runs")
+        runs.extend(read_run(f) for f in found)
+    return runs
+
+
+def _warnings(rows: list[dict[str, Any]], on: Sequence[Run], off: Sequence[Run]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for leg, runs in (("on", on), ("off", off)):
+        for r in runs:
+            if not r.complete:
+                out.append({"code": "incomplete_run", "leg": leg,
+                            "message": f"{r.run_id} is {r.manifest.get('status')}: {r.manifest.get('reason')}"})
+    n_min = min((min(r["n_on"], r["n_off"]) for r in rows), default=0)
+    if rows and n_min < MIN_REPEATS_FOR_CI:
+        out.append({"code": "no_ci", "leg": None, "message": "a leg has a single repetition: no "
+                    "confidence interval; run with --repeats 3 or more per leg"})
+    elif rows and n_min < FEW_REPEATS:
+        out.append({"code": "few_repeats", "leg": None, "message": f"only {n_min} repetitions in "
+                    "a leg: bootstrap CIs over so few samples are rough; 5+ is better"})
+    return out
+
+
+def compare_suite_dirs(
+    on: Sequence[Path] | Path,
+    off: Sequence[Path] | Path,
+    out: Path,
+    *,
+    aa: bool = False,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Compare suite runs and write ``<out>/comparison.json``; returns its content."""
+    on_runs = expand_runs([on] if isinstance(on, (str, Path)) else list(on))
+    off_runs = expand_runs([off] if isinstance(off, (str, Path)) else list(off))
+    if not all(is_suite_run(r) for r in [*on_runs, *off_runs]):
+        raise UserError("every run given must be a suite run (manifest kind other than 'llm')")
+    rows = compare_suite_runs(on_runs, off_runs, n_boot=n_boot, seed=seed)
+    suite = str(on_runs[0].manifest.get("kind"))
+    result: dict[str, Any] = {
+        "schema_version": 1,
+        "kind": "comparison",
+        "suite": suite,
+        "model": None,
+        "aa": aa,
+        "created": utc_now(),
+        "on_runs": [str(r.path) for r in on_runs],
+        "off_runs": [str(r.path) for r in off_runs],
+        "method": {"bootstrap": "repetitions", "n_boot": n_boot, "confidence": CONFIDENCE, "seed": seed},
+        "metrics": rows,
+        "paper_compat": None,
+        "token_volume": {"bins": [], "fit": None, "reason": f"not applicable to the {suite} suite"},
+        "warnings": _warnings(rows, on_runs, off_runs),
+        "environment": {
+            "on": on_runs[0].manifest.get("environment") or {},
+            "off": off_runs[0].manifest.get("environment") or {},
+        },
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / COMPARISON, result)
+    return result
