@@ -1,0 +1,74 @@
+"""``tee-llm-prof validate``: prove (or disprove) that GPU confidential computing is on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from profiler.commands import COMMANDS, Command
+
+DESCRIPTION = """\
+Check that this host really runs confidential: GPU CC mode (NVML ccFeature, PROD environment,
+DevTools off, multi-GPU mode), the CPU TEE the driver sees (TDX / SEV-SNP), the GPUs' ready
+state, a fresh attestation report whose 32-byte nonce is echoed (configfs-tsm), the guest's
+TEE markers (cpuinfo flags, /dev/tdx_guest, /dev/sev-guest, dmesg) and, with --probe, the
+pinned H2D/D2H bandwidth (CC mode's bounce buffers: typically 4–10 GB/s against tens of GB/s).
+
+Each check says pass, fail or unknown, with the reason. The expectation holds when no check
+fails and the required ones (GPU CC state, ready state, for --expect on) pass.
+
+exit codes:
+  0  the expectation holds
+  1  it does not (a check failed, or a required check could not confirm it)
+  2  bad arguments
+  3  no NVIDIA GPU on this host: GPU CC mode cannot be validated (the CPU checks still run)
+
+examples:
+  tee-llm-prof validate                          expect CC on (the default)
+  tee-llm-prof validate --expect off --json      the baseline host really is not confidential
+  tee-llm-prof validate --probe                  add the bounce-buffer bandwidth probe (torch)
+"""
+
+MARK = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]", "unknown": "[yellow]unknown[/yellow]"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--expect", choices=("on", "off"), default="on",
+                   help="the CC state this host should be in (default: on)")
+    p.add_argument("--json", action="store_true", help="print JSON (checks, verdict, exit_code)")
+    p.add_argument("--probe", action="store_true",
+                   help="also measure pinned H2D/D2H bandwidth with torch (a few seconds)")
+
+
+def _print(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"CC-mode validation (expect {result['expect']})")
+    for col in ("check", "status", "observed", "reason"):
+        table.add_column(col)
+    for c in result["checks"]:
+        table.add_row(c["name"] + (" *" if c["required"] else ""), MARK[c["status"]],
+                      str(c["observed"] or "-"), c["reason"])
+    console.print(table)
+    if result["nvml_source"] != "nvml":
+        console.print(f"NVML answers replayed from {result['nvml_source']}, not this host")
+    console.print(f"{result['verdict']}: {result['summary']}  (exit {result['exit_code']}; * required)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from profiler.validate import validate
+
+    result = validate(args.expect, probe=args.probe)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _print(result)
+    return int(result["exit_code"])
+
+
+COMMANDS.add("validate", Command(
+    name="validate", help="check that GPU CC mode / the TEE is really on (or off)",
+    add_arguments=add_arguments, run=run, description=DESCRIPTION))
