@@ -1,0 +1,220 @@
+"""One event loop driving one share of a run: connect, warm up, then follow the schedule.
+
+Concurrency is C worker coroutines, each with its own keep-alive connection, pulling request
+indices in schedule order from one shared iterator — the same FIFO semantics as vLLM's
+semaphore, but the moment a slot frees is known exactly (the previous response's end stamp),
+so ``scheduled_ns = max(target, slot free)`` and ``sent − scheduled`` is pure client delay.
+
+Two probes run beside the workers and never touch a request: an event-loop lag probe (how long
+a ready callback waits — the same wait a just-arrived chunk's stamp suffers) and the process
+CPU time, both summarised by :func:`loadgen.health.client_health`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+from typing import Any
+
+from loadgen.client import Slot, build_request, parse_endpoint, request_body
+from loadgen.records import RawRecord
+from loadgen.workload import Prompt
+
+PROBE_INTERVAL_S = 0.01
+#: Stop early when this many requests in a row cannot even connect: the server is gone.
+DEAD_AFTER = 3
+
+
+@dataclass
+class Share:
+    """What one process drives: a slice of the requests and of the concurrency."""
+
+    base_url: str
+    model: str
+    api: str
+    prompts: list[Prompt]  # all prompts of the run (indexed by request index)
+    indices: list[int]  # the request indices this share sends, in schedule order
+    offsets_ns: list[int]  # per request index, from the run's start
+    concurrency: int
+    warmup_prompts: list[Prompt] = field(default_factory=list)
+    duration_s: float | None = None
+    timeout_s: float = 600.0
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    worker: int = 0
+
+
+@dataclass
+class ShareResult:
+    records: list[RawRecord]
+    loop_lag_ns: list[int]
+    cpu_s: float
+    wall_s: float
+    connect_ms: list[float]
+    stopped: str | None  # why sending stopped early, if it did
+    t0_ns: int
+    wall_anchor: dict[str, int]
+
+
+class _Stopper:
+    def __init__(self, should_stop: Callable[[], bool] | None) -> None:
+        self.should_stop = should_stop
+        self.reason: str | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def check(self) -> bool:
+        if self.reason is None and self.should_stop is not None and self.should_stop():
+            self.stop("interrupted")
+        return self.reason is not None
+
+    def stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            for t in self.tasks:
+                t.cancel()
+
+
+def _resolve_now(fut: asyncio.Future[int]) -> None:
+    if not fut.done():
+        fut.set_result(perf_counter_ns())
+
+
+async def _probe_loop_lag(out: list[int], stopper: _Stopper) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(PROBE_INTERVAL_S)
+        fut: asyncio.Future[int] = loop.create_future()
+        queued = perf_counter_ns()
+        loop.call_soon(_resolve_now, fut)
+        out.append(await fut - queued)
+        stopper.check()
+
+
+async def drive(
+    share: Share,
+    *,
+    start_at: Callable[[], int] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> ShareResult:
+    """Run a share. ``start_at`` (blocking, after warm-up) returns the common t0 of all shares."""
+    ep = parse_endpoint(share.base_url)
+    mk = share.model
+    # Every request body is built before the clock starts (DESIGN §8.1).
+    wire = {
+        i: build_request(
+            ep, share.api,
+            request_body(
+                share.api, mk, share.prompts[i].text, share.prompts[i].output_tokens, share.extra_body
+            ),
+            f"r{i}", share.headers,
+        )
+        for i in share.indices
+    }
+    warm = [
+        build_request(
+            ep, share.api, request_body(share.api, mk, p.text, p.output_tokens, share.extra_body),
+            f"w{share.worker}-{k}", share.headers,
+        )
+        for k, p in enumerate(share.warmup_prompts)
+    ]
+    conc = max(1, min(share.concurrency, max(len(share.indices), 1)))
+    slots = [Slot(ep) for _ in range(conc)]
+    stopper = _Stopper(should_stop)
+    records: list[RawRecord] = []
+
+    # 1. open every connection before anything is measured
+    async def _open(slot: Slot) -> float:
+        try:
+            s, tcp, _ = await slot.connect()
+        except OSError:
+            return math.nan
+        return (tcp - s) / 1e6
+
+    sem = asyncio.Semaphore(64)  # no SYN flood at c=512
+
+    async def _open_limited(slot: Slot) -> float:
+        async with sem:
+            return await _open(slot)
+
+    connect_ms = list(await asyncio.gather(*(_open_limited(s) for s in slots)))
+    if all(math.isnan(c) for c in connect_ms):
+        for s in slots:
+            s.close()
+        raise ConnectionError(f"cannot connect to {share.base_url}")
+
+    # 2. warm-up: excluded from results, spreads over the open connections
+    async def _warm(k: int) -> None:
+        for j in range(k, len(warm), conc):
+            p = share.warmup_prompts[j]
+            rec = RawRecord(j, f"w{share.worker}-{j}", p.hash, p.input_tokens, p.output_tokens, warmup=True,
+                            worker=share.worker)
+            rec.target_ns = rec.scheduled_ns = perf_counter_ns()
+            records.append(rec)
+            await slots[k].exchange(rec, warm[j], share.timeout_s)
+
+    await asyncio.gather(*(_warm(k) for k in range(conc)))
+
+    # 3. the measured phase, from a common t0
+    t0 = start_at() if start_at is not None else perf_counter_ns()
+    anchor = {"time_ns": time.time_ns(), "perf_counter_ns": perf_counter_ns()}
+    deadline = t0 + int(share.duration_s * 1e9) if share.duration_s else None
+    order = iter(share.indices)
+    dead = [0]
+
+    async def _worker(slot: Slot) -> None:
+        free = t0
+        for i in order:
+            target = t0 + share.offsets_ns[i]
+            # past the duration: stop sending, but let requests in flight finish
+            if deadline is not None and target >= deadline:
+                return
+            delay = target - perf_counter_ns()
+            if delay > 0:
+                await asyncio.sleep(delay / 1e9)
+            if stopper.check() or (deadline is not None and perf_counter_ns() >= deadline):
+                return
+            p = share.prompts[i]
+            rec = RawRecord(i, f"r{i}", p.hash, p.input_tokens, p.output_tokens, worker=share.worker)
+            rec.target_ns, rec.scheduled_ns = target, max(target, free)
+            records.append(rec)
+            await slot.exchange(rec, wire[i], share.timeout_s)
+            free = rec.end_ns or perf_counter_ns()
+            if on_done is not None:
+                on_done(1)
+            if rec.error and rec.error.startswith("connect failed"):
+                dead[0] += 1
+                if dead[0] >= DEAD_AFTER:
+                    stopper.stop(f"server unreachable: {rec.error}")
+                    return
+            else:
+                dead[0] = 0
+
+    lag: list[int] = []
+    cpu0, wall0 = time.process_time(), perf_counter_ns()
+    probe = asyncio.ensure_future(_probe_loop_lag(lag, stopper))
+    workers = [asyncio.ensure_future(_worker(s)) for s in slots]
+    stopper.tasks = workers
+    try:
+        await asyncio.gather(*workers, return_exceptions=True)
+    finally:
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+        for s in slots:
+            s.close()
+    return ShareResult(
+        records=records,
+        loop_lag_ns=lag,
+        cpu_s=time.process_time() - cpu0,
+        wall_s=(perf_counter_ns() - wall0) / 1e9,
+        connect_ms=[c for c in connect_ms if not math.isnan(c)],
+        stopped=stopper.reason,
+        t0_ns=t0,
+        wall_anchor=anchor,
+    )

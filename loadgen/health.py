@@ -1,0 +1,101 @@
+"""The client-health gate: was the load generator itself the bottleneck?
+
+Two lags say how late the client was, per request and per chunk:
+
+- send lag = sent − scheduled (minus any connect/TLS done for that request): how late a request
+  left compared with the earliest moment the schedule and the concurrency cap allowed;
+- event-loop lag = how long a ready callback waited for the loop, probed every 10 ms: a chunk
+  that arrives while the loop is busy is stamped at least this late.
+
+Plus the client's CPU use. When any of them passes its limit, the verdict is ``client_bound``
+and the message says plainly that latencies include client delay (summary + console).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loadgen.metrics import NS_PER_MS, measured
+
+#: p99 lags above this are a sizeable share of the TEE effects we measure (3–25% of ITLs of
+#: ~10–50 ms), so the run must say the client, not the server, may own that time.
+LAG_LIMIT_MS = 2.0
+#: A client process at ≥ 90% of a core has no slack left to stamp arrivals on time.
+CPU_LIMIT = 0.90
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"mean": None, "p50": None, "p99": None, "max": None}
+    return {
+        "mean": float(values.mean()),
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "max": float(values.max()),
+    }
+
+
+def send_lag_ms(frame: pd.DataFrame) -> np.ndarray:
+    frame = measured(frame)
+    sent = frame["sent_ns"]
+    mask = sent > 0
+    f = frame[mask]
+    lag = (f["sent_ns"] - f["scheduled_ns"]) / NS_PER_MS
+    for col in ("connect_ms", "tls_ms"):  # a reconnect is not the client being slow
+        if col in f.columns:
+            lag = lag - f[col].fillna(0.0)
+    return lag.to_numpy(float)
+
+
+def client_health(
+    frame: pd.DataFrame,
+    loop_lag_ns: Sequence[int],
+    cpu_s: Sequence[float],
+    wall_s: Sequence[float],
+) -> dict[str, Any]:
+    """Summary of the client's own delays; ``cpu_s``/``wall_s`` are per worker process."""
+    send = _stats(send_lag_ms(frame))
+    loop = _stats(np.asarray(loop_lag_ns, dtype=float) / NS_PER_MS)
+    util = [c / w for c, w in zip(cpu_s, wall_s, strict=True) if w > 0]
+    cpu = max(util) if util else None
+    reasons = []
+    if send["p99"] is not None and send["p99"] > LAG_LIMIT_MS:
+        reasons.append(f"p99 send lag {send['p99']:.1f} ms > {LAG_LIMIT_MS:g} ms")
+    if loop["p99"] is not None and loop["p99"] > LAG_LIMIT_MS:
+        reasons.append(f"p99 event-loop lag {loop['p99']:.1f} ms > {LAG_LIMIT_MS:g} ms")
+    if cpu is not None and cpu >= CPU_LIMIT:
+        reasons.append(f"client CPU {cpu:.0%} of a core")
+    bound = bool(reasons)
+    if bound:
+        message = (
+            "the CLIENT was the bottleneck (" + "; ".join(reasons) + "): measured latencies include "
+            "client delay, not just server latency; use --workers N, lower concurrency, or a less "
+            "loaded machine"
+        )
+    else:
+        message = "client kept up: send and event-loop lags stayed under " f"{LAG_LIMIT_MS:g} ms"
+    return {
+        "client_bound": bound,
+        "message": message,
+        "send_lag_ms": send,
+        "loop_lag_ms": loop,
+        "cpu_util": cpu,
+        "workers": len(util),
+        "limits": {"lag_ms": LAG_LIMIT_MS, "cpu_util": CPU_LIMIT},
+    }
+
+
+def summary_keys(health: dict[str, Any]) -> dict[str, Any]:
+    """The flat keys execute_run adds to summary.json next to vLLM's."""
+    return {
+        "client_bound": health["client_bound"],
+        "client_health": health["message"],
+        "p99_send_lag_ms": health["send_lag_ms"]["p99"],
+        "p99_loop_lag_ms": health["loop_lag_ms"]["p99"],
+        "max_loop_lag_ms": health["loop_lag_ms"]["max"],
+        "client_cpu_util": health["cpu_util"],
+    }

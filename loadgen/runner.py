@@ -1,0 +1,298 @@
+"""Run a workload against one endpoint: ``run(spec) -> RunResult``.
+
+One process drives the whole run on a uvloop event loop, or ``workers = N`` spawned processes
+each drive a share (request i goes to process i mod N, concurrency split evenly) for more load
+than one core can stamp on time. All processes warm up first, then start from one common t0;
+their ``perf_counter_ns()`` stamps are CLOCK_MONOTONIC, one clock for the whole host, so the
+merged records compare directly.
+
+Ctrl-C (SIGINT) or ``stop.set()`` stops sending; in-flight requests are marked cancelled and
+the result says ``interrupted`` — the caller saves it as an incomplete run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import multiprocessing as mp
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection as Pipe
+from time import perf_counter_ns
+from typing import Any, Protocol
+
+import pandas as pd
+
+from loadgen.drive import Share, ShareResult, drive
+from loadgen.health import client_health
+from loadgen.records import to_frame
+from loadgen.schedule import offsets_ns
+from loadgen.workload import Prompt
+
+#: The common t0 lies this far after every worker reported ready (spawned processes wake up).
+START_MARGIN_NS = 50_000_000
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+Progress = Callable[[int, int], None]  # (requests done, requests total)
+
+
+@dataclass
+class RunSpec:
+    base_url: str
+    model: str
+    prompts: list[Prompt]
+    api: str = "completions"
+    concurrency: int = 8
+    request_rate: float = math.inf
+    burstiness: float = 1.0
+    ramp_up_s: float = 0.0
+    seed: int = 0
+    warmup_prompts: list[Prompt] = field(default_factory=list)
+    duration_s: float | None = None
+    timeout_s: float = 600.0
+    workers: int = 1
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    frame: pd.DataFrame  # REQUEST_COLUMNS + extras, warm-up rows flagged warmup=True
+    interrupted: bool
+    reason: str | None
+    health: dict[str, Any]
+    wall_anchor: dict[str, int]  # time.time_ns() and perf_counter_ns() taken together
+    t0_ns: int
+    offsets_ns: list[int]
+    connect_ms: list[float]
+
+
+def _shares(spec: RunSpec, offsets: list[int]) -> list[Share]:
+    n_workers = max(1, min(spec.workers, spec.concurrency, len(spec.prompts) or 1))
+    shares = []
+    for w in range(n_workers):
+        conc = spec.concurrency // n_workers + (1 if w < spec.concurrency % n_workers else 0)
+        shares.append(
+            Share(
+                base_url=spec.base_url, model=spec.model, api=spec.api, prompts=spec.prompts,
+                indices=list(range(w, len(spec.prompts), n_workers)), offsets_ns=offsets,
+                concurrency=conc, warmup_prompts=spec.warmup_prompts[w::n_workers],
+                duration_s=spec.duration_s, timeout_s=spec.timeout_s,
+                extra_body=spec.extra_body, headers=spec.headers, worker=w,
+            )
+        )
+    return shares
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows: the stdlib loop still works, just slower
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+@contextlib.contextmanager
+def _sigint_sets(flag: threading.Event) -> Iterator[None]:
+    """While driving, Ctrl-C sets ``flag`` (stop sending, keep results) instead of raising."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_single(spec: RunSpec, share: Share, progress: Progress | None, stop: threading.Event) -> ShareResult:
+    total = len(share.indices)
+    done = [0]
+    last = [0]
+
+    def on_done(k: int) -> None:
+        done[0] += k
+        if progress is not None:
+            now = perf_counter_ns()
+            if now - last[0] > 100_000_000 or done[0] == total:  # ≤ 10 updates/s off the hot path
+                last[0] = now
+                progress(done[0], total)
+
+    def run_loop() -> ShareResult:
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            return runner.run(drive(share, should_stop=stop.is_set, on_done=on_done))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run_loop()
+    # called from async code: drive on a private thread so we never nest event loops
+    box: list[Any] = []
+    t = threading.Thread(target=lambda: box.append(_capture(run_loop)), name="loadgen")
+    t.start()
+    t.join()
+    return _unwrap(box[0])
+
+
+def _capture(fn: Callable[[], Any]) -> tuple[bool, Any]:
+    try:
+        return True, fn()
+    except BaseException as exc:
+        return False, exc
+
+
+def _unwrap(item: tuple[bool, Any]) -> Any:
+    ok, value = item
+    if not ok:
+        raise value
+    return value
+
+
+def _child(share: Share, pipe: Pipe, stop: Any, counter: Any) -> None:
+    """Entry point of a worker process: drive one share, send back its records."""
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # the parent decides; we just stop
+
+    def start_at() -> int:
+        pipe.send(("ready", None))
+        _, t0 = pipe.recv()
+        return int(t0)
+
+    def on_done(k: int) -> None:
+        counter.value += k
+
+    try:
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            res = runner.run(drive(share, start_at=start_at, should_stop=stop.is_set, on_done=on_done))
+        pipe.send(("result", res))
+    except BaseException as exc:
+        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        pipe.close()
+
+
+def _run_workers(
+    shares: list[Share], progress: Progress | None, stop: threading.Event, total: int
+) -> list[ShareResult]:
+    ctx = mp.get_context("spawn")  # a clean interpreter per worker: no inherited loop or threads
+    mp_stop = ctx.Event()
+    procs, pipes, counters = [], [], []
+    for share in shares:
+        parent, child = ctx.Pipe()
+        counter = ctx.Value("q", 0, lock=False)
+        p = ctx.Process(target=_child, args=(share, child, mp_stop, counter), daemon=True)
+        p.start()
+        child.close()
+        procs.append(p)
+        pipes.append(parent)
+        counters.append(counter)
+    results: list[ShareResult | None] = [None] * len(shares)
+    errors: list[str] = []
+    try:
+        ready = 0
+        pending = set(range(len(shares)))
+        started = False
+        while pending:
+            if stop.is_set():
+                mp_stop.set()
+            for k in list(pending):
+                if not pipes[k].poll(0.02):
+                    if not procs[k].is_alive() and not pipes[k].poll(0):
+                        errors.append(f"worker {k} died (exit code {procs[k].exitcode})")
+                        pending.discard(k)
+                    continue
+                kind, value = pipes[k].recv()
+                if kind == "ready":
+                    ready += 1
+                elif kind == "result":
+                    results[k] = value
+                    pending.discard(k)
+                else:
+                    errors.append(f"worker {k}: {value}")
+                    pending.discard(k)
+            if not started and ready == len(shares) - len(errors) and ready:
+                t0 = perf_counter_ns() + START_MARGIN_NS
+                for k in range(len(shares)):
+                    with contextlib.suppress(OSError):
+                        pipes[k].send(("t0", t0))
+                started = True
+            if progress is not None:
+                progress(sum(int(c.value) for c in counters), total)
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    done = [r for r in results if r is not None]
+    if not done:
+        raise ConnectionError("; ".join(errors) or "no worker returned results")
+    if errors:  # keep what the other workers measured, and say the run is short
+        done[0].stopped = done[0].stopped or "; ".join(errors)
+    return done
+
+
+def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None = None) -> RunResult:
+    """Drive ``spec`` to the end (or until stopped); every request is in ``result.frame``."""
+    if not spec.prompts:
+        raise ValueError("no prompts to send")
+    offsets = offsets_ns(
+        len(spec.prompts), spec.request_rate, burstiness=spec.burstiness, seed=spec.seed,
+        ramp_up_s=spec.ramp_up_s, concurrency=spec.concurrency,
+    )
+    shares = _shares(spec, offsets)
+    flag = threading.Event()
+    watcher_done = threading.Event()
+
+    def watch() -> None:  # an external stop flag (service, orchestrator) → our flag
+        while not watcher_done.wait(0.05):
+            if stop is not None and stop.is_set():
+                flag.set()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with _sigint_sets(flag):
+            if len(shares) == 1:
+                parts = [_run_single(spec, shares[0], progress, flag)]
+            else:
+                parts = _run_workers(shares, progress, flag, len(spec.prompts))
+    finally:
+        watcher_done.set()
+        watcher.join()
+    records = [r for part in parts for r in part.records]
+    frame = to_frame(records)
+    health = client_health(
+        frame,
+        [x for part in parts for x in part.loop_lag_ns],
+        [part.cpu_s for part in parts],
+        [part.wall_s for part in parts],
+    )
+    reasons = [part.stopped for part in parts if part.stopped]
+    if flag.is_set() and not reasons:
+        reasons = ["interrupted"]
+    return RunResult(
+        frame=frame,
+        interrupted=bool(reasons),
+        reason="; ".join(dict.fromkeys(reasons)) or None,
+        health=health,
+        wall_anchor=parts[0].wall_anchor,
+        t0_ns=min(part.t0_ns for part in parts),
+        offsets_ns=offsets,
+        connect_ms=[c for part in parts for c in part.connect_ms],
+    )
+
+
+def wall_clock_of(perf_ns: int, anchor: dict[str, int]) -> int:
+    """time.time_ns() of a perf_counter_ns() stamp, via the run's anchor (for telemetry)."""
+    return anchor["time_ns"] + (perf_ns - anchor["perf_counter_ns"])
+
+
+__all__ = ["Progress", "RunResult", "RunSpec", "StopFlag", "run", "wall_clock_of"]

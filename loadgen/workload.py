@@ -1,0 +1,191 @@
+"""Workloads: seeded, reproducible prompt lists with known token counts.
+
+Datasets register by name in :data:`DATASETS`; ``--dataset NAME[:ARG]`` picks one:
+
+- ``random``:        random words with exact input/output lengths (``range_ratio`` spreads them
+                     uniformly in ±ratio like vLLM's random dataset). Lengths are exact under
+                     the counter used (tokenizer, the endpoint's /tokenize, or words);
+- ``sharegpt:PATH``: a ShareGPT-format JSON file; first human turn = prompt, the reply's token
+                     count = output length (vLLM's filters: both ≥ 4, prompt ≤ 1024, sum ≤ 2048);
+- ``prefix``:        a shared prefix of ``prefix_len`` tokens (default: ``input_len``) followed
+                     by a unique random suffix of ``input_len`` tokens (vLLM's prefix semantics:
+                     the prefix is extra).
+
+The same seed gives the same prompts in the same order, so two legs can be paired by
+``prompt_hash``. Token counting happens here, before any clock starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from loadgen.registry import Registry
+from loadgen.tokenizer import TokenCounter, words_counter
+
+#: Common English words; most are a single token in BPE vocabularies, which keeps
+#: exact-length adjustment short. Capitalised variants widen the pool.
+_WORDS = """
+the of and to in is it you that he was for on are as with
+his they at be this from have or by one had not but what all were
+when we there can an your which their said if do will each about how up
+out them then she many some so these would other into has more her two like
+him see time could no make than first been its who now people my made over
+did down only way find use may water long little very after words called just where
+most know get through back much before go good new write our used me man too
+any day same right look think also around another came come work three word must because
+does part even place well such here take why things help put years different away again
+off went old number great tell men say small every found
+""".split()  # noqa: SIM905 - a word list reads better as text
+WORDS: tuple[str, ...] = tuple(_WORDS + [w.capitalize() for w in _WORDS])
+
+
+@dataclass(frozen=True)
+class Prompt:
+    text: str
+    input_tokens: int  # under the counter that built it (see TokenCounter.mode)
+    output_tokens: int  # max_tokens to ask for (sent with ignore_eos)
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha1(self.text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DatasetArgs:
+    num: int
+    input_len: int = 128
+    output_len: int = 128
+    range_ratio: float = 0.0
+    prefix_len: int = 0
+    seed: int = 0
+    arg: str | None = None  # what follows "name:" in --dataset
+
+
+Dataset = Callable[[DatasetArgs, TokenCounter], list[Prompt]]
+DATASETS: Registry[Dataset] = Registry("dataset")
+
+
+def _lengths(rng: np.random.Generator, n: int, length: int, ratio: float) -> np.ndarray:
+    lo = max(1, int(length * (1 - ratio)))
+    hi = max(lo, int(length * (1 + ratio)))
+    return rng.integers(lo, hi + 1, size=n)
+
+
+def exact_text(
+    counter: TokenCounter, target: int, rng: np.random.Generator, *, prefix: str = "", max_iter: int = 12
+) -> tuple[str, int]:
+    """Random words whose token count (prefix included) is ``target`` or as close as it gets.
+
+    Starts from ``target − count(prefix)`` words and adds/removes words by the remaining
+    difference; returns the text and its real count (the caller records the real one).
+    """
+    base = counter.count(prefix) if prefix else 0
+    n_words = max(1, target - base)
+    words = [WORDS[i] for i in rng.integers(0, len(WORDS), size=n_words)]
+    best: tuple[int, str, int] | None = None
+    for _ in range(max_iter):
+        text = prefix + " ".join(words)
+        got = counter.count(text)
+        if best is None or abs(got - target) < best[0]:
+            best = (abs(got - target), text, got)
+        diff = target - got
+        if diff == 0:
+            break
+        if diff > 0:
+            words.extend(WORDS[i] for i in rng.integers(0, len(WORDS), size=max(1, diff)))
+        else:
+            drop = max(1, min(len(words) - 1, (-diff + 1) // 2 if len(words) > 1 else 0))
+            if len(words) <= 1:
+                break
+            words = words[:-drop]
+    assert best is not None
+    return best[1], best[2]
+
+
+@DATASETS.register("random")
+def random_dataset(a: DatasetArgs, counter: TokenCounter) -> list[Prompt]:
+    rng = np.random.default_rng(a.seed)
+    ins = _lengths(rng, a.num, a.input_len, a.range_ratio)
+    outs = _lengths(rng, a.num, a.output_len, a.range_ratio)
+    prompts = []
+    for i in range(a.num):
+        text, got = exact_text(counter, int(ins[i]), rng)
+        prompts.append(Prompt(text, got, int(outs[i])))
+    return prompts
+
+
+@DATASETS.register("prefix")
+def prefix_dataset(a: DatasetArgs, counter: TokenCounter) -> list[Prompt]:
+    rng = np.random.default_rng(a.seed)
+    prefix_len = a.prefix_len or a.input_len
+    prefix, _ = exact_text(counter, prefix_len, rng)
+    outs = _lengths(rng, a.num, a.output_len, a.range_ratio)
+    ins = _lengths(rng, a.num, a.input_len, a.range_ratio)
+    prompts = []
+    for i in range(a.num):
+        text, got = exact_text(counter, prefix_len + int(ins[i]), rng, prefix=prefix + " ")
+        prompts.append(Prompt(text, got, int(outs[i])))
+    return prompts
+
+
+def _sharegpt_pairs(path: Path) -> list[tuple[str, str]]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read ShareGPT file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of conversations")
+    pairs = []
+    for item in data:
+        conv = item.get("conversations") if isinstance(item, dict) else None
+        if not isinstance(conv, list) or len(conv) < 2:
+            continue
+        first, second = conv[0], conv[1]
+        if isinstance(first, dict) and isinstance(second, dict):
+            pairs.append((str(first.get("value", "")), str(second.get("value", ""))))
+    return pairs
+
+
+@DATASETS.register("sharegpt")
+def sharegpt_dataset(a: DatasetArgs, counter: TokenCounter) -> list[Prompt]:
+    if not a.arg:
+        raise ValueError("the sharegpt dataset needs a file: --dataset sharegpt:PATH")
+    pairs = _sharegpt_pairs(Path(a.arg))
+    rng = np.random.default_rng(a.seed)
+    order = rng.permutation(len(pairs))
+    prompts: list[Prompt] = []
+    for i in order:
+        if len(prompts) >= a.num:
+            break
+        prompt, reply = pairs[int(i)]
+        n_in, n_out = counter.count(prompt), counter.count(reply)
+        if n_in < 4 or n_out < 4 or n_in > 1024 or n_in + n_out > 2048:
+            continue  # vLLM's ShareGPT filters, so request mixes match benchmark_serving
+        prompts.append(Prompt(prompt, n_in, n_out))
+    if not prompts:
+        raise ValueError(f"{a.arg}: no usable conversations (need two turns of ≥ 4 tokens)")
+    # fewer usable conversations than requests: cycle, in the same seeded order
+    return [prompts[i % len(prompts)] for i in range(a.num)]
+
+
+def parse_dataset(spec: str) -> tuple[str, str | None]:
+    name, _, arg = spec.partition(":")
+    return name, (arg or None)
+
+
+def build_prompts(
+    dataset: str, args: DatasetArgs, counter: TokenCounter | None = None
+) -> list[Prompt]:
+    """Prompts for ``--dataset NAME[:ARG]`` (unknown names list the known ones)."""
+    name, arg = parse_dataset(dataset)
+    fn = DATASETS.get(name)
+    a = replace(args, arg=arg if arg is not None else args.arg)
+    return fn(a, counter or words_counter("", None))
