@@ -150,61 +150,46 @@ class JobRunner:
         self.current = job.id
         cmd = list(self.command(job, self.profiles_dir))
         log.info("job %s: %s", job.id, " ".join(cmd))
-        logf = self.log_path(job.id).open("ab")
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,  # own process group: cancel reaches the whole profile
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        except OSError as exc:
-            logf.close()
-            self.store.finish(job.id, J.FAILED, reason=f"cannot start the profile: {exc}")
-            return
+        log_path = self.log_path(job.id)
+        log_path.touch()
+        tail = _LogTail(log_path)  # before the start, so no early line is skipped
+        # The profile writes straight to its log file, not to a pipe: if the service dies, an
+        # orphaned profile can still print (no broken pipe) and save its results when reaped.
+        with log_path.open("ab") as logf:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *cmd,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=logf,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,  # own process group: cancel reaches all of it
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+            except OSError as exc:
+                self.store.finish(job.id, J.FAILED, reason=f"cannot start the profile: {exc}")
+                return
         self.store.set_pid(job.id, proc.pid)
         progress: dict[str, Any] = dict(job.progress or {})
-        reader = asyncio.create_task(self._read_output(proc, logf, progress))
         exited = asyncio.ensure_future(proc.wait())
         interrupted_by: str | None = None
-        try:
-            while not exited.done():
-                await asyncio.wait({exited}, timeout=self.poll_s)
-                self._update_progress(job.id, progress)
-                if interrupted_by is None:
-                    fresh = self.store.get(job.id)
-                    if fresh is not None and fresh.cancel_requested:
-                        interrupted_by = "cancel"
-                    elif self._stopping:
-                        interrupted_by = "shutdown"
-                    if interrupted_by:
-                        await self._interrupt(proc.pid, exited)
-        finally:
-            # a stray grandchild could hold the pipe open after the profile exited: don't hang
-            _, pending = await asyncio.wait({reader}, timeout=5)
-            for task in pending:
-                task.cancel()
-            logf.close()
-        self._update_progress(job.id, progress)
+        while not exited.done():
+            await asyncio.wait({exited}, timeout=self.poll_s)
+            self._update_progress(job.id, progress, tail)
+            if interrupted_by is None:
+                fresh = self.store.get(job.id)
+                if fresh is not None and fresh.cancel_requested:
+                    interrupted_by = "cancel"
+                elif self._stopping:
+                    interrupted_by = "shutdown"
+                if interrupted_by:
+                    await self._interrupt(proc.pid, exited)
+        self._update_progress(job.id, progress, tail)
         self._finish(job, proc.returncode, interrupted_by)
 
-    async def _read_output(
-        self, proc: asyncio.subprocess.Process, logf: Any, progress: dict[str, Any]
-    ) -> None:
-        assert proc.stdout is not None
-        while True:
-            line = await proc.stdout.readline()
-            if not line:
-                return
-            logf.write(line)
-            logf.flush()
-            event = _json_event(line)
-            if event is not None:
-                progress["last_event"] = event
-
-    def _update_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+    def _update_progress(self, job_id: str, progress: dict[str, Any], tail: _LogTail) -> None:
+        event = tail.last_event()
+        if event is not None:
+            progress["last_event"] = event
         progress.update(run_progress(self.profiles_dir / job_id))
         self.store.set_progress(job_id, progress)
 
@@ -279,6 +264,28 @@ def _is_our_profile(pid: int, job_id: str) -> bool:
     # a zombie (state Z) has exited; its parent just has not reaped it yet
     state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else ""
     return state != "Z" and job_id.encode() in cmdline.split(b"\0")
+
+
+class _LogTail:
+    """Reads what the profile appended to its log since the last call (whole lines only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.partial = b""
+
+    def last_event(self) -> dict[str, Any] | None:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                chunk = f.read(4 << 20)
+        except OSError:
+            return None
+        self.offset += len(chunk)
+        lines = (self.partial + chunk).split(b"\n")
+        self.partial = lines.pop()
+        events = [e for e in map(_json_event, lines) if e is not None]
+        return events[-1] if events else None
 
 
 def _json_event(line: bytes) -> dict[str, Any] | None:
