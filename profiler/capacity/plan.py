@@ -24,12 +24,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from profiler.capacity.bootstrap import Replicates, percentile_ci
-from profiler.capacity.slo import Capacity, Slos
+from profiler.capacity.bootstrap import Replicates, percentile_ci, replicate_capacities
+from profiler.capacity.slo import Capacity, Slos, capacity_of
+from profiler.capacity.sweepfile import SweepData, read_sweep
+from profiler.errors import UserError
+from profiler.store import utc_now
 
 #: ceil() tolerance: 3.0000000001 replicas of float noise is 3 replicas, not 4.
 _EPS = 1e-9
@@ -235,3 +239,46 @@ def sentence(plan: Mapping[str, Any], slos: Slos) -> str:
     if plan.get("aa"):
         text += " Both legs are the same endpoint (A/A): differences are noise, not the TEE."
     return text
+
+
+def plan_sweep(
+    sweep_dir: Path,
+    *,
+    target_qps: float,
+    slos: Slos | None = None,
+    max_error_rate: float | None = None,
+    gpu_hour_cost: Mapping[str, float] | None = None,
+    gpus_per_replica: int | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[dict[str, Any], SweepData, dict[str, Capacity]]:
+    """Plan from a stored sweep (its SLOs unless ``slos`` is given); returns plan, sweep, capacities."""
+    data = read_sweep(sweep_dir)
+    if slos is None:
+        slos = data.slos(max_error_rate)
+    if not data.legs or not any(leg.points for leg in data.legs.values()):
+        raise UserError(f"{sweep_dir}: the sweep has no measured load point")
+    legs = {label: leg for label, leg in data.legs.items() if leg.points}
+    caps = {k: capacity_of(leg.points, slos, saturated=leg.saturation.saturated) for k, leg in legs.items()}
+    if gpus_per_replica is None:
+        tps = {int(leg.engine.get("tensor_parallel_size") or 1) for leg in legs.values()}
+        gpus_per_replica = max(tps)
+    reps = None
+    if n_boot > 0:
+        saturated = {label: leg.saturation.saturated for label, leg in legs.items()}
+        points = {k: v.points for k, v in legs.items()}
+        reps = replicate_capacities(points, slos, saturated, n_boot=n_boot, seed=seed)
+    plan = make_plan(
+        caps, slos, target_qps=target_qps, gpus_per_replica=gpus_per_replica,
+        gpu_hour_cost=gpu_hour_cost, replicates=reps, aa=data.aa,
+    )
+    head = {
+        "schema_version": 1,
+        "kind": "plan",
+        "created": utc_now(),
+        "sweep": str(data.path),
+        "sweep_id": data.raw.get("sweep_id"),
+        "model": data.model,
+        "mode": data.mode,
+    }
+    return {**head, **plan}, data, caps

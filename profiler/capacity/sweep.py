@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from profiler import __version__
 from profiler.capacity.points import LoadPoint, point_from_run
@@ -42,8 +41,10 @@ class LegLike(Protocol):
 PointRunner = Callable[[Path, LegLike, WorkloadSpec, float, dict[str, Any]], Path]
 
 
-def execute_run_runner(model_key: str | None, tokenizer: str | None = None) -> PointRunner:
-    """The real point runner: engineer A's ``profiler.runs.execute_run``."""
+def execute_run_runner(
+    model_key: str | None, tokenizer: str | None = None, progress: bool = True
+) -> PointRunner:
+    """The real point runner: ``profiler.runs.execute_run`` (it shows the per-request bar)."""
 
     def run(runs: Path, leg: LegLike, workload: WorkloadSpec, rate: float, extra: dict[str, Any]) -> Path:
         from profiler.runs import execute_run
@@ -60,6 +61,7 @@ def execute_run_runner(model_key: str | None, tokenizer: str | None = None) -> P
             tokenizer=tokenizer,
             extra_manifest=extra,
             metrics_url=leg.metrics_url,
+            progress=progress,
         )
 
     return run
@@ -138,21 +140,28 @@ class SweepDriver:
     def run(self) -> Path:
         self.runs.mkdir(parents=True, exist_ok=False)
         self._write("running")
+        total = len(self.spec.loads) * len(self.legs)
+        done = 0
         try:
-            with self._bar() as bar:
-                task = bar.add_task("sweep", total=len(self.spec.loads) * len(self.legs))
-                for k, load in enumerate(self.spec.loads):
-                    order = self.legs if k % 2 == 0 else list(reversed(self.legs))
-                    for leg in order:
-                        st = self.state[leg.label]
-                        if st.stopped:
-                            continue
-                        bar.update(task, description=f"{leg.label}: {self._load_name()} {load:g}")
-                        self._run_point(st, k, load)
-                        bar.advance(task)
-                        if st.stopped:  # the remaining points of this leg will not run
-                            bar.update(task, total=(bar.tasks[0].total or 0) - (len(self.spec.loads) - k - 1))
-                        self._write("running")
+            for k, load in enumerate(self.spec.loads):
+                order = self.legs if k % 2 == 0 else list(reversed(self.legs))
+                for leg in order:
+                    st = self.state[leg.label]
+                    if st.stopped:
+                        continue
+                    done += 1
+                    self._say(f"[{done}/{total}] {leg.label}: {self._load_name()} {load:g}")
+                    self._run_point(st, k, load)
+                    p = st.points[-1]
+                    self._say(
+                        f"        {p.qps:.2f} req/s, {p.output_tps:.0f} out tok/s, "
+                        f"p99 TTFT {p.summary.get('p99_ttft_ms') or math.nan:.1f} ms, "
+                        f"failed {p.error_rate:.1%}"
+                    )
+                    if st.stopped:  # its remaining points will not run
+                        total -= len(self.spec.loads) - k - 1
+                        self._say(f"        {leg.label} stops: {st.stopped}")
+                    self._write("running")
         except KeyboardInterrupt:
             self._finish("incomplete", "interrupted (Ctrl-C)")
             raise
@@ -160,6 +169,10 @@ class SweepDriver:
             self._finish("incomplete", f"{type(exc).__name__}: {exc}")
             raise
         return self._finish("complete", None)
+
+    def _say(self, text: str) -> None:
+        if self.progress:
+            self.console.print(text, highlight=False)
 
     def _run_point(self, st: _LegState, k: int, load: float) -> None:
         workload, rate = self.spec.point(load)
@@ -179,12 +192,6 @@ class SweepDriver:
 
     def _load_name(self) -> str:
         return "concurrency" if self.spec.mode == "concurrency" else "rate"
-
-    def _bar(self) -> Progress:
-        return Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, disable=not self.progress, transient=False,
-        )
 
     # ---------------------------------------------------------------- sweep.json
     def _adopt_orphans(self) -> None:

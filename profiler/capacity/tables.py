@@ -12,6 +12,7 @@ from rich.table import Table
 from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, Metric
 from profiler.capacity.saturation import Saturation
 from profiler.capacity.slo import Capacity, Slos
+from profiler.capacity.sweepfile import SweepData
 
 LEG_TITLE = {"on": "TEE on", "off": "TEE off"}
 
@@ -104,3 +105,18 @@ def plan_table(plan: Mapping[str, Any]) -> Table:
 def print_legs(console: Console, tables: Sequence[Table]) -> None:
     for t in tables:
         console.print(t)
+
+
+def sweep_tables(data: SweepData, slos: Slos | None = None) -> list[Table]:
+    """One table per leg of a stored sweep, captioned with its SLO-bound capacity."""
+    from profiler.capacity.slo import capacity_of
+
+    slos = slos if slos is not None else data.slos()
+    tables = []
+    for label, leg in data.legs.items():
+        cap = capacity_of(leg.points, slos, saturated=leg.saturation.saturated) if leg.points else None
+        table = leg_table(
+            label, leg.points, mode=data.mode, slos=slos or None, saturation=leg.saturation, capacity=cap
+        )
+        tables.append(table)
+    return tables

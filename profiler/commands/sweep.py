@@ -1,0 +1,162 @@
+"""``tee-llm-prof sweep``: raise the load on both legs until each saturates; one run per point."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from profiler.capacity.saturation import SaturationPolicy
+from profiler.capacity.slo import parse_slos
+from profiler.capacity.sweep import SweepDriver, SweepSpec, execute_run_runner
+from profiler.capacity.sweepfile import read_sweep
+from profiler.capacity.tables import sweep_tables
+from profiler.commands import COMMANDS, Command
+from profiler.config import WorkloadSpec, format_validation_error, get_model
+from profiler.errors import UserError
+
+DEFAULT_CONCURRENCY = "1,2,4,8,16,32,64"
+
+DESCRIPTION = """\
+Measure throughput against latency at increasing load on both legs (TEE on / TEE off). Every
+load point is one run directory under <out>/<sweep_id>/runs/; sweep.json ties legs, points and
+runs together. A leg stops by itself when it saturates (throughput stops growing, p99 latency
+or client lag explodes, requests fail). With --slo, each leg's maximum throughput meeting the
+SLOs is interpolated between points; then `tee-llm-prof plan` turns it into GPUs and cost.
+Points are interleaved across legs (on, off, then off, on) so host drift hits both alike.
+
+examples:
+  tee-llm-prof sweep --model tiny-llama --concurrency 1,2,4,8 --num-requests 50 \\
+      --slo ttft_p99_ms=500,tpot_p99_ms=50 --out sweeps/
+  tee-llm-prof sweep --model llama-3.1-70b --tee-on http://10.0.0.5:8000 --tee-off http://10.0.0.6:8000 \\
+      --rates 1,2,4,8,16 --slo ttft_p99_ms=2000,tpot_p99_ms=100
+  tee-llm-prof plan --sweep sweeps/<sweep_id> --target-qps 20 --gpu-hour-cost on=4.2,off=3.5
+"""
+
+
+def parse_list(text: str, what: str, *, integer: bool = False) -> tuple[float, ...]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise UserError(f"{what}: {part!r} is not a number") from None
+        if not value > 0 or math.isinf(value):
+            raise UserError(f"{what}: {part} must be a positive finite number")
+        if integer and value != int(value):
+            raise UserError(f"{what}: {part} must be a whole number")
+        out.append(value)
+    if not out:
+        raise UserError(f"{what}: give at least one value, e.g. 1,2,4,8")
+    if out != sorted(set(out)):
+        raise UserError(f"{what}: values must increase without repeats (got {text})")
+    return tuple(out)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model key in models.yaml (e.g. tiny-llama)")
+    p.add_argument("--models", help="models.yaml to use (default: ./models.yaml or $TEE_LLM_PROF_MODELS)")
+    p.add_argument("--tee-on", help="base URL of the TEE-on endpoint (overrides models.yaml)")
+    p.add_argument("--tee-off", help="base URL of the TEE-off endpoint (overrides models.yaml)")
+    load = p.add_mutually_exclusive_group()
+    load.add_argument("--concurrency", help=f"closed-loop concurrency levels (default {DEFAULT_CONCURRENCY})")
+    load.add_argument("--rates", help="open-loop Poisson request rates in req/s, e.g. 1,2,4,8")
+    p.add_argument("--max-concurrency", type=int, help="in-flight cap for --rates (default: none)")
+    p.add_argument("--num-requests", type=int, help="measured requests per load point")
+    p.add_argument("--input-len", type=int, help="prompt tokens")
+    p.add_argument("--output-len", type=int, help="output tokens (max_tokens, ignore_eos)")
+    p.add_argument("--dataset", help="random | sharegpt:PATH | prefix | lengths:PATH")
+    p.add_argument("--api", choices=["completions", "chat"])
+    p.add_argument("--seed", type=int, help="workload seed (both legs get the same prompts)")
+    p.add_argument("--slo", help="SLOs in ms, e.g. ttft_p99_ms=500,tpot_p99_ms=50,e2el_p99_ms=5000")
+    p.add_argument("--max-error-rate", type=float, default=0.01,
+                   help="failed fraction a point may have and still meet the SLOs (default 0.01)")
+    sat = p.add_argument_group("saturation (when a leg stops)")
+    sat.add_argument("--min-efficiency", type=float, default=SaturationPolicy.min_efficiency,
+                     help="stop when (relative throughput gain) / (relative load gain) < this (default 0.1)")
+    sat.add_argument("--max-latency-ratio", type=float, default=SaturationPolicy.max_latency_ratio,
+                     help="stop when p99 TTFT or E2EL exceeds this × the first point's (default 20)")
+    sat.add_argument("--max-lag-ms", type=float, default=SaturationPolicy.max_lag_ms,
+                     help="open loop: stop when p99 client lag exceeds this (default 500 ms)")
+    sat.add_argument("--no-stop", action="store_true", help="run every load point even past saturation")
+    p.add_argument("--out", default="sweeps", help="parent directory of the sweep (default: sweeps/)")
+    p.add_argument("--sweep-id", help="name of the sweep directory (default: timestamp-sweep-model-xxxx)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _workload(base: WorkloadSpec, args: argparse.Namespace) -> WorkloadSpec:
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "num_requests": args.num_requests, "input_len": args.input_len, "output_len": args.output_len,
+            "dataset": args.dataset, "api": args.api, "seed": args.seed,
+        }.items()
+        if v is not None
+    }
+    try:
+        return WorkloadSpec.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, "command line").replace("\n", "; ")) from None
+
+
+def build_spec(args: argparse.Namespace, base: WorkloadSpec, model_key: str | None) -> SweepSpec:
+    if args.rates:
+        mode, loads = "rate", parse_list(args.rates, "--rates")
+    else:
+        levels = args.concurrency or DEFAULT_CONCURRENCY
+        mode, loads = "concurrency", parse_list(levels, "--concurrency", integer=True)
+    if args.max_concurrency is not None and args.max_concurrency < 1:
+        raise UserError("--max-concurrency must be ≥ 1")
+    if not 0 <= args.max_error_rate < 1:
+        raise UserError("--max-error-rate must be in [0, 1)")
+    policy = SaturationPolicy(
+        min_efficiency=args.min_efficiency, max_latency_ratio=args.max_latency_ratio,
+        max_lag_ms=args.max_lag_ms, max_error_rate=max(0.05, args.max_error_rate),
+    )
+    return SweepSpec(
+        mode=mode, loads=loads, workload=_workload(base, args),
+        slos=parse_slos(args.slo, args.max_error_rate), policy=policy,
+        max_concurrency=args.max_concurrency, stop_on_saturation=not args.no_stop,
+        model_key=model_key,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    entry = get_model(args.model, args.models)
+    spec = build_spec(args, entry.workload, args.model)
+    console = Console()
+    from profiler.orchestrator import legs
+
+    with legs(entry, tee_on=args.tee_on, tee_off=args.tee_off) as leg_list:
+        driver = SweepDriver(
+            Path(args.out), spec, leg_list, execute_run_runner(args.model, progress=not args.no_progress),
+            sweep_id=args.sweep_id, console=Console(stderr=True), progress=not args.no_progress,
+        )
+        path = driver.run()
+    data = read_sweep(path)
+    for table in sweep_tables(data, spec.slos):
+        console.print(table)
+    if data.aa:
+        console.print("Both legs are the same endpoint: an A/A calibration, differences are noise.")
+    console.print(f"sweep: {path}  (plot: {path / 'pareto.png'})")
+    console.print(f"next: tee-llm-prof plan --sweep {path} --target-qps N [--gpu-hour-cost on=…,off=…]")
+    return 0
+
+
+COMMANDS.add(
+    "sweep",
+    Command(
+        name="sweep",
+        help="capacity sweep: throughput vs latency per leg until saturation, SLO-bound max load",
+        add_arguments=add_arguments,
+        run=run,
+        description=DESCRIPTION,
+    )
+)
