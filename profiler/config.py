@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -81,6 +81,10 @@ class EngineSpec(Strict):
     dtype: str = "auto"
     quantization: str | None = None
     enforce_eager: bool = False
+    # Off by default: an A/A profile sends the same prompts to one server twice, and cached
+    # prefixes would make the second leg look faster than the first.
+    prefix_caching: bool = False
+    ready_timeout_s: float = Field(600.0, gt=0, description="seconds to wait for /health")
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -108,7 +112,7 @@ class ModelEntry(Strict):
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
     engine: EngineSpec = Field(default_factory=EngineSpec)
     endpoints: Endpoints = Field(default_factory=Endpoints)
-    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)  # type: ignore[arg-type]
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     seed: int = 0
 
 
@@ -129,7 +133,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
     for key_node, _ in node.value:
         lines[key_node.value] = key_node.start_mark.line + 1
     mapping["__lines__"] = lines
-    return mapping  # type: ignore[no-any-return]
+    return cast(dict[str, Any], mapping)
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -179,7 +183,7 @@ def load_yaml(path: Path) -> Any:
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: invalid YAML: {exc}") from None
 

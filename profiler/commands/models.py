@@ -1,0 +1,108 @@
+"""`tee-llm-prof models`: what models.yaml holds and how each model would be served."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from profiler.commands import COMMANDS, Command
+from profiler.config import ModelEntry, load_models, models_path
+
+DESCRIPTION = """\
+List the models of models.yaml: the key to pass to --model, the architecture (layers, hidden
+size, vocabulary, approximate parameters), the engine that serves it when no endpoint is
+given, the TEE-on / TEE-off endpoints if set, and the default load points.
+
+examples:
+  tee-llm-prof models
+  tee-llm-prof models --models my-models.yaml --json
+"""
+
+
+def approx_params(arch: dict[str, Any]) -> float | None:
+    """Parameters of a Llama-like decoder from its config (embeddings + attention + MLP)."""
+    try:
+        h, layers = int(arch["hidden_size"]), int(arch["num_hidden_layers"])
+        inter, vocab = int(arch["intermediate_size"]), int(arch["vocab_size"])
+        heads = int(arch["num_attention_heads"])
+        kv = int(arch.get("num_key_value_heads", heads))
+        head_dim = int(arch.get("head_dim") or h // heads)
+    except (KeyError, TypeError, ValueError):
+        return None
+    attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
+    mlp = 3 * h * inter
+    embed = vocab * h * (1 if arch.get("tie_word_embeddings") else 2)
+    return float(layers * (attn + mlp + 2 * h) + embed + h)
+
+
+def _params_text(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(int(n))
+
+
+def _rates(entry: ModelEntry) -> str:
+    return ",".join("inf" if math.isinf(r) else f"{r:g}" for r in entry.workload.request_rates)
+
+
+def describe(key: str, entry: ModelEntry) -> dict[str, Any]:
+    arch = entry.architecture
+    return {
+        "key": key,
+        "hf_id": entry.hf_id,
+        "served_name": entry.served_name,
+        "description": entry.description,
+        "layers": arch.get("num_hidden_layers"),
+        "hidden_size": arch.get("hidden_size"),
+        "vocab_size": arch.get("vocab_size"),
+        "params": approx_params(arch),
+        "engine": entry.engine.name,
+        "tee_on": entry.endpoints.tee_on,
+        "tee_off": entry.endpoints.tee_off,
+        "request_rates": _rates(entry),
+    }
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", default=None, metavar="PATH", help="models.yaml to read")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    models = load_models(args.models)
+    rows = [describe(k, models[k]) for k in sorted(models)]
+    console = Console()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"models in {models_path(args.models)}", title_justify="left")
+    for col in ("key", "architecture", "params", "served by", "endpoints (on / off)", "rates"):
+        table.add_column(col, no_wrap=col in ("key", "params", "served by", "rates"))
+    for r in rows:
+        arch = f"{r['layers']}L × {r['hidden_size']}, vocab {r['vocab_size']}" if r["layers"] else "—"
+        eps = f"{r['tee_on'] or '—'} / {r['tee_off'] or '—'}"
+        served = "endpoints" if r["tee_on"] or r["tee_off"] else r["engine"]
+        table.add_row(r["key"], arch, _params_text(r["params"]), served, eps, r["request_rates"])
+    console.print(table)
+    console.print("profile one with: tee-llm-prof --model KEY")
+    return 0
+
+
+COMMANDS.add(
+    "models",
+    Command(
+        name="models",
+        help="list the models of models.yaml (keys for --model)",
+        add_arguments=add_arguments,
+        run=run,
+        description=DESCRIPTION,
+    )
+)
