@@ -15,6 +15,7 @@ connect cost — TLS included — lands on every request, as in a gateway withou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import ssl
 import time
@@ -72,7 +73,7 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
 
 
 def _trace_config() -> Any:
-    import aiohttp  # noqa: PLC0415
+    import aiohttp
 
     async def start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
         ctx.trace_request_ctx[0] = time.perf_counter_ns()
@@ -87,7 +88,7 @@ def _trace_config() -> Any:
 
 
 async def _drive(spec: PlainSpec, out: list[tuple[Any, ...]]) -> None:
-    import aiohttp  # noqa: PLC0415
+    import aiohttp
 
     perf = time.perf_counter_ns
     limit = spec.num_requests if spec.num_requests is not None else math.inf
@@ -116,7 +117,8 @@ async def _drive(spec: PlainSpec, out: list[tuple[Any, ...]]) -> None:
                     end = perf()
                     out.append((i, wid, sent, stamps[0], stamps[1], hdr, end, resp.status, len(data), ""))
             except Exception as exc:  # any failure is a measured outcome, not a crash
-                out.append((i, wid, sent, stamps[0], stamps[1], 0, perf(), 0, 0, f"{type(exc).__name__}: {exc}"[:200]))
+                why = f"{type(exc).__name__}: {exc}"[:200]
+                out.append((i, wid, sent, stamps[0], stamps[1], 0, perf(), 0, 0, why))
 
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, trace_configs=[_trace_config()], auto_decompress=False
@@ -126,7 +128,7 @@ async def _drive(spec: PlainSpec, out: list[tuple[Any, ...]]) -> None:
 
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
 
         return uvloop.new_event_loop()
     except ImportError:
@@ -145,10 +147,8 @@ def run_plain(spec: PlainSpec) -> PlainResult:
     except KeyboardInterrupt:
         interrupted = True
         task.cancel()  # closes the session and its sockets before the loop goes
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             loop.run_until_complete(task)
-        except (asyncio.CancelledError, Exception):
-            pass
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

@@ -167,7 +167,7 @@ def size_bytes(text: str) -> int:
 def environment() -> dict[str, Any]:
     """Engineer E's fingerprint when present; else the host facts a suite result needs."""
     try:
-        from profiler.env import fingerprint  # noqa: PLC0415 - optional sibling module
+        from profiler.env import fingerprint
 
         return dict(fingerprint())
     except Exception:  # absent or failing: never lose a measurement over the fingerprint
@@ -199,7 +199,7 @@ def summarize_results(frame: pd.DataFrame) -> dict[str, Any]:
                     "std": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan,
                     "min": float(vals.min()) if len(vals) else math.nan,
                     "max": float(vals.max()) if len(vals) else math.nan,
-                    "n": int(len(vals)),
+                    "n": len(vals),
                 }
             )
     repeats = int(frame["repeat"].nunique()) if not frame.empty else 0
@@ -211,7 +211,7 @@ def summarize_results(frame: pd.DataFrame) -> dict[str, Any]:
 
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Tick]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -230,7 +230,7 @@ def _progress(total: int, label: str) -> Iterator[Tick]:
 
 def run_suite(suite: Suite, args: argparse.Namespace, *, quiet: bool = False) -> Path:
     """Run ``args.repeats`` repetitions of ``suite`` and write one run directory; return it."""
-    from profiler.store import STATUS_COMPLETE, STATUS_INCOMPLETE, RunWriter  # noqa: PLC0415
+    from profiler.store import STATUS_COMPLETE, STATUS_INCOMPLETE, RunWriter
 
     if suite.measure is None:
         raise ValueError(f"suite {suite.name} has no measure function")

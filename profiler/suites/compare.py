@@ -38,7 +38,7 @@ def is_suite_run(run: Run) -> bool:
 
 def _overhead(on: np.ndarray, off: np.ndarray, direction: str) -> np.ndarray:
     try:  # engineer C's definition, when present, so LLM and suite overheads cannot drift apart
-        from profiler.analysis.bootstrap import overhead  # noqa: PLC0415
+        from profiler.analysis.bootstrap import overhead
 
         return np.asarray(overhead(on, off, direction), dtype=float)
     except ImportError:
@@ -149,8 +149,8 @@ def _warnings(rows: list[dict[str, Any]], on: Sequence[Run], off: Sequence[Run])
     for leg, runs in (("on", on), ("off", off)):
         for r in runs:
             if not r.complete:
-                out.append({"code": "incomplete_run", "leg": leg,
-                            "message": f"{r.run_id} is {r.manifest.get('status')}: {r.manifest.get('reason')}"})
+                why = f"{r.run_id} is {r.manifest.get('status')}: {r.manifest.get('reason')}"
+                out.append({"code": "incomplete_run", "leg": leg, "message": why})
     n_min = min((min(r["n_on"], r["n_off"]) for r in rows), default=0)
     if rows and n_min < MIN_REPEATS_FOR_CI:
         out.append({"code": "no_ci", "leg": None, "message": "a leg has a single repetition: no "

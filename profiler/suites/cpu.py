@@ -79,7 +79,7 @@ def parse_7z(text: str) -> SevenZipResult:
 
     c = side(avr[0], 0)
     d = side(avr[1], 1)
-    return SevenZipResult(threads, *c, *d, *tot)  # type: ignore[arg-type]
+    return SevenZipResult(threads, *c, *d, tot[0], tot[1], tot[2])
 
 
 def scaling_efficiency(rating_n: float, n: int, rating_1: float) -> float:
@@ -126,16 +126,16 @@ def _measure(args: argparse.Namespace, rows: Rows, tick: Tick) -> None:
         cmd = seven_zip_command(args._exe, n, args.passes, args.dict_log2)
         res = parse_7z(run_tool(cmd, timeout_s=args.tool_timeout, what="7z benchmark"))
         case = f"threads={n}"
-        tp = {"unit": "KiB/s", "direction": "throughput", "case": case, "threads": n}
-        rows.add("compress_speed", res.compress_kib_s, **tp)
-        rows.add("decompress_speed", res.decompress_kib_s, **tp)
-        mips = {**tp, "unit": "MIPS"}
-        rows.add("compress_rating", res.compress_rating_mips, **mips)
-        rows.add("decompress_rating", res.decompress_rating_mips, **mips)
-        rows.add("total_rating", res.total_rating_mips, **mips)
-        rows.add("per_core_rating", res.total_rating_mips / n, **mips)
-        rows.add("total_usage", res.total_usage_pct, unit="%", direction="throughput",
-                 case=case, threads=n)
+        for metric, value, unit in (
+            ("compress_speed", res.compress_kib_s, "KiB/s"),
+            ("decompress_speed", res.decompress_kib_s, "KiB/s"),
+            ("compress_rating", res.compress_rating_mips, "MIPS"),
+            ("decompress_rating", res.decompress_rating_mips, "MIPS"),
+            ("total_rating", res.total_rating_mips, "MIPS"),
+            ("per_core_rating", res.total_rating_mips / n, "MIPS"),
+            ("total_usage", res.total_usage_pct, "%"),
+        ):
+            rows.add(metric, value, unit=unit, direction="throughput", case=case, threads=n)
         ratings[n] = res.total_rating_mips
         tick(case)
     if 1 in ratings:

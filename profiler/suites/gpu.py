@@ -28,7 +28,7 @@ STEPS = ("copy", "launch", "matmul")
 
 def _torch() -> Any:
     try:
-        import torch  # noqa: PLC0415 - optional dependency (the gpu extra)
+        import torch
     except ImportError:
         raise SuiteSkipped("torch is not installed (pip install 'tee-llm-prof[gpu]')") from None
     if not torch.cuda.is_available():
@@ -83,22 +83,29 @@ def launch_latency(torch: Any, n: int) -> dict[str, float]:
 
 
 def matmul_tflops(torch: Any, n: int, iters: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):
-        torch.matmul(a, b)
-    out["matmul_bf16"] = 2 * n**3 / _event_seconds(torch, lambda: torch.matmul(a, b), iters) / 1e12
-    del a, b
-    a8 = torch.randint(-128, 127, (n, n), device="cuda", dtype=torch.int8)
-    b8 = torch.randint(-128, 127, (n, n), device="cuda", dtype=torch.int8)
+    out = {"matmul_bf16": _bf16_tflops(torch, n, iters)}
     try:
-        for _ in range(3):
-            torch._int_mm(a8, b8)
-        out["matmul_int8"] = 2 * n**3 / _event_seconds(torch, lambda: torch._int_mm(a8, b8), iters) / 1e12
+        out["matmul_int8"] = _int8_tops(torch, n, iters)
     except (AttributeError, RuntimeError) as exc:  # old torch or an unsupported layout
         print(f"warning: INT8 matmul skipped: {exc}", file=sys.stderr)
+    torch.cuda.empty_cache()
     return out
+
+
+def _bf16_tflops(torch: Any, n: int, iters: int) -> float:
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):  # warm-up: cuBLAS heuristics, clocks
+        torch.matmul(a, b)
+    return 2 * n**3 / _event_seconds(torch, lambda: torch.matmul(a, b), iters) / 1e12
+
+
+def _int8_tops(torch: Any, n: int, iters: int) -> float:
+    a = torch.randint(-128, 127, (n, n), device="cuda", dtype=torch.int8)
+    b = torch.randint(-128, 127, (n, n), device="cuda", dtype=torch.int8)
+    for _ in range(3):
+        torch._int_mm(a, b)
+    return 2 * n**3 / _event_seconds(torch, lambda: torch._int_mm(a, b), iters) / 1e12
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:

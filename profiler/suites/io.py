@@ -130,7 +130,6 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> dict[str, Any]:
-    args._exe = require_tool(("fio",), "fio", "the io suite")
     directory = Path(args.dir)
     if not directory.is_dir():
         raise UserError(f"--dir {directory} is not an existing directory")
@@ -138,10 +137,12 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--dir {directory} is not writable")
     if args.runtime < 1:
         raise UserError("--runtime must be at least 1 second")
+    jobs = [j.name for j in _jobs(args)]
+    args._exe = require_tool(("fio",), "fio", "the io suite")
     args._direct = not args.buffered and supports_direct_io(directory)
     return {
         "tool": args._exe, "dir": str(directory.resolve()), "size_bytes": args.size,
-        "runtime_s": args.runtime, "jobs": [j.name for j in _jobs(args)],
+        "runtime_s": args.runtime, "jobs": jobs,
         "direct": args._direct, "ioengine": args.ioengine,
     }
 

@@ -12,13 +12,13 @@ from profiler.suites.base import SUITES, Suite
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from profiler.commands.profile import add_arguments  # noqa: PLC0415 - engineer B's command
+    from profiler.commands.profile import add_arguments
 
     add_arguments(p)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from profiler.commands.profile import run  # noqa: PLC0415
+    from profiler.commands.profile import run
 
     return int(run(args) or 0)
 
@@ -31,7 +31,8 @@ SUITES.add(
         description="The main suite: TTFT, ITL/TPOT, E2EL, tokens/s and requests/s on the TEE-on "
         "and TEE-off endpoints with overheads and 95% CIs. It is the `profile` command; see "
         "`tee-llm-prof profile --help` for where the legs come from.\n\n"
-        "example:\n  tee-llm-prof suite llm --model tiny-llama --num-requests 32 --repeats 1 --out /tmp/prof\n"
+        "example:\n  tee-llm-prof suite llm --model tiny-llama --num-requests 32 --repeats 1 "
+        "--out /tmp/prof\n"
         "  tee-llm-prof suite llm --model llama-3.1-8b --tee-on http://10.0.0.5:8000 "
         "--tee-off http://10.0.0.6:8000",
         add_arguments=_add_arguments,

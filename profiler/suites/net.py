@@ -71,12 +71,12 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _measure(args: argparse.Namespace, rows: Rows, tick: Tick) -> None:
-    from loadgen.plain import PlainSpec, plain_summary, run_plain  # noqa: PLC0415
+    from loadgen.plain import PlainSpec, plain_summary, run_plain
 
     verify: bool | str = False if args.insecure else (args.ca_file or True)
     latency: dict[tuple[str, int], float] = {}
     qps: dict[tuple[str, int], float] = {}
-    for url, tag in zip(args.url, target_tags(args.url)):
+    for url, tag in zip(args.url, target_tags(args.url), strict=True):
         for c in args.concurrency:
             spec = PlainSpec(
                 url=url, concurrency=c, num_requests=args.requests, duration_s=args.duration,

@@ -91,7 +91,7 @@ def _passes(rounds: int, min_time_s: float) -> Callable[[], bool]:
 
 def hash_rate(algo: str, buf: np.ndarray, threads: int, rounds: int = 1, min_time_s: float = 0.0) -> float:
     """MB/s (10^6 B/s) of ``hashlib.new(algo)`` over ``buf`` split across ``threads``."""
-    parts = [memoryview(buf[s]) for s in slices(buf.nbytes, threads)]
+    parts = [memoryview(buf[s].data) for s in slices(buf.nbytes, threads)]
 
     def work(i: int) -> int:
         more, n = _passes(rounds, min_time_s), 0
@@ -105,7 +105,9 @@ def hash_rate(algo: str, buf: np.ndarray, threads: int, rounds: int = 1, min_tim
     return parallel_rate(work, threads) / 1e6
 
 
-def copy_rate(src: np.ndarray, dst: np.ndarray, threads: int, rounds: int = 1, min_time_s: float = 0.0) -> float:
+def copy_rate(
+    src: np.ndarray, dst: np.ndarray, threads: int, rounds: int = 1, min_time_s: float = 0.0
+) -> float:
     """MB/s of numpy copies src → dst (bytes copied, counted once), split across ``threads``."""
     sl = slices(src.nbytes, threads)
 
@@ -175,8 +177,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proof-time-regex", default=None,
                    help=r"regex over the prover output; group 1 = number, group 2 = unit (s|ms|us), "
                    r"e.g. 'proof time: ([\d.]+) ?(ms|s)'")
-    p.add_argument("--proof-file", type=Path, default=None, help="file the prover writes; its size is recorded")
-    p.add_argument("--cycles", type=float, default=None, help="cycle count of the proven program (for cycles/s)")
+    p.add_argument("--proof-file", type=Path, default=None,
+                   help="file the prover writes; its size is recorded")
+    p.add_argument("--cycles", type=float, default=None,
+                   help="cycle count of the proven program (for cycles/s)")
     p.add_argument("--prover-timeout", type=float, default=3600.0, help="seconds (default 3600)")
 
 
