@@ -7,7 +7,7 @@ says the same thing in the same words.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 #: metric stem → (what a person calls it, unit)
@@ -127,7 +127,7 @@ def find_metric(rows: Iterable[Mapping[str, Any]], *keys: str) -> Mapping[str, A
     return None
 
 
-def headline(model: str | None, rows: list[Mapping[str, Any]], *, aa: bool = False) -> str:
+def headline(model: str | None, rows: Sequence[Mapping[str, Any]], *, aa: bool = False) -> str:
     """One sentence a reader can quote: what the TEE adds to TTFT and to decode time.
 
     With an A/A comparison (the same endpoint as both legs) the sentence says plainly that
