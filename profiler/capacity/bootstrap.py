@@ -91,12 +91,15 @@ def replicate_capacities(
         q = np.full(n_boot, math.nan)
         t = np.full(n_boot, math.nan)
         closed = all(p.closed_loop for p in points)
+        loads = [p.load for p in points]
+        # (n_boot, n_points) nested lists: one conversion instead of n_boot × n_points indexings
+        cols = {k: np.stack([r[k] for r in reps], axis=1).tolist() for k in [*names, "qps", "output_tps"]}
         for b in range(n_boot):
             curve = Curve(
-                loads=[p.load for p in points],
-                qps=[r["qps"][b] for r in reps],
-                output_tps=[r["output_tps"][b] for r in reps],
-                values={k: [r[k][b] for r in reps] for k in names},
+                loads=loads,
+                qps=cols["qps"][b],
+                output_tps=cols["output_tps"][b],
+                values={k: cols[k][b] for k in names},
                 closed_loop=closed,
             )
             cap: Capacity = capacity(curve, slos, saturated=saturated.get(leg, False))

@@ -55,13 +55,17 @@ class Metric:
         return f"{stat} {self.family.upper()} (ms)"
 
     def of(self, values: np.ndarray, axis: int | None = None) -> Any:
-        """The statistic of ``values`` ignoring NaN (failed requests, 1-token TPOT)."""
+        """The statistic of ``values`` ignoring NaN (failed requests, 1-token TPOT).
+
+        With ``axis=1`` on a 2-D array: one value per row (the bootstrap's replicates).
+        """
         with np.errstate(all="ignore"):
             if self.stat == "mean":
                 return np.nanmean(values, axis=axis)
-            if self.stat == "median":
-                return np.nanmedian(values, axis=axis)
-            return np.nanpercentile(values, float(self.stat[1:]), axis=axis)
+            q = 50.0 if self.stat == "median" else float(self.stat[1:])
+            if axis is None:
+                return np.nanpercentile(values, q)
+            return nanpercentile_rows(values, q)
 
     @classmethod
     def parse(cls, text: str) -> Metric:
@@ -71,6 +75,23 @@ class Metric:
             a, b = parts
             return cls(a, b) if a in FAMILIES else cls(b, a)
         raise ValueError(f"cannot read {text!r}; write it like ttft_p99_ms")
+
+
+def nanpercentile_rows(a: np.ndarray, q: float) -> np.ndarray:
+    """Per row of a 2-D array, numpy's default (linear) percentile ignoring NaN — vectorised.
+
+    ``np.nanpercentile(axis=1)`` loops over rows in Python; sorting once (NaN sorts last) and
+    interpolating between the order statistics is the same number, thousands of times faster.
+    """
+    s = np.sort(a, axis=1)
+    k = np.sum(~np.isnan(a), axis=1)
+    pos = q / 100.0 * np.maximum(k - 1, 0)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, np.maximum(k - 1, 0))
+    v_lo = np.take_along_axis(s, lo[:, None], axis=1)[:, 0]
+    v_hi = np.take_along_axis(s, hi[:, None], axis=1)[:, 0]
+    out = v_lo + (pos - lo) * (v_hi - v_lo)
+    return np.where(k > 0, out, np.nan)
 
 
 #: What the tables and plots show when no SLO names a metric.

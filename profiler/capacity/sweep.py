@@ -28,13 +28,18 @@ MODES = ("concurrency", "rate")
 
 
 class LegLike(Protocol):
-    """What the driver needs of a leg (profiler.orchestrator.Leg has these)."""
+    """What the driver needs of a leg (profiler.orchestrator.Leg has these; read-only)."""
 
-    label: str
-    base_url: str
-    served_model: str
-    engine: Any
-    metrics_url: str | None
+    @property
+    def label(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def served_model(self) -> str: ...
+    @property
+    def engine(self) -> Any: ...
+    @property
+    def metrics_url(self) -> str | None: ...
 
 
 #: (runs_dir, leg, workload of the point, request rate, extra manifest) -> the run directory
@@ -58,7 +63,7 @@ def execute_run_runner(
             label=leg.label,
             model_key=model_key,
             engine=dict(leg.engine) if leg.engine else None,
-            tokenizer=tokenizer,
+            tokenizer=tokenizer or getattr(leg, "tokenizer", None),
             extra_manifest=extra,
             metrics_url=leg.metrics_url,
             progress=progress,

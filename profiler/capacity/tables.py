@@ -62,11 +62,16 @@ def leg_table(
         if p.status != "complete":
             note.append(p.status)
         if saturation and saturation.saturated and saturation.index == k:
-            note.append(f"saturated: {saturation.reason}")
+            note.append("saturated")
         row.append("; ".join(note))
         table.add_row(*row)
+    lines = []
+    if saturation and saturation.saturated and saturation.index is not None:
+        lines.append(f"saturated at {points[saturation.index].load:g}: {saturation.reason}")
     if capacity is not None:
-        table.caption = capacity_line(capacity, mode)
+        lines.append(capacity_line(capacity, mode))
+    if lines:
+        table.caption = "\n".join(lines)
         table.caption_justify = "left"
     return table
 
@@ -85,7 +90,7 @@ def capacity_line(cap: Capacity, mode: str) -> str:
 
 def plan_table(plan: Mapping[str, Any]) -> Table:
     table = Table(title=f"Plan for {plan['target_qps']:g} req/s", title_justify="left")
-    for col in ("leg", "capacity req/s", "kind", "replicas", "GPUs", "$/h", "$/M out tok", "utilisation"):
+    for col in ("leg", "capacity req/s", "kind", "replicas", "GPUs", "$/h", "$/M out tok", "util."):
         table.add_column(col, justify="left" if col in ("leg", "kind") else "right")
     for label, leg in plan["legs"].items():
         cap = leg["capacity"]

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from profiler.capacity.saturation import SaturationPolicy
 from profiler.capacity.slo import parse_slos
-from profiler.capacity.sweep import SweepDriver, SweepSpec, execute_run_runner
+from profiler.capacity.sweep import SweepDriver, SweepSpec, execute_run_runner, new_sweep_id
 from profiler.capacity.sweepfile import read_sweep
 from profiler.capacity.tables import sweep_tables
 from profiler.commands import COMMANDS, Command
@@ -131,15 +131,29 @@ def build_spec(args: argparse.Namespace, base: WorkloadSpec, model_key: str | No
 def run(args: argparse.Namespace) -> int:
     entry = get_model(args.model, args.models)
     spec = build_spec(args, entry.workload, args.model)
-    console = Console()
+    console, err = Console(), Console(stderr=True)
+    sweep_id = args.sweep_id or new_sweep_id(args.model)
+    path = Path(args.out) / sweep_id
+    if (path / "runs").exists():
+        raise UserError(f"{path} already holds a sweep; choose another --sweep-id or --out")
+    from profiler.commands.profile import sigterm_as_interrupt
     from profiler.orchestrator import legs
 
-    with legs(entry, tee_on=args.tee_on, tee_off=args.tee_off) as leg_list:
-        driver = SweepDriver(
-            Path(args.out), spec, leg_list, execute_run_runner(args.model, progress=not args.no_progress),
-            sweep_id=args.sweep_id, console=Console(stderr=True), progress=not args.no_progress,
-        )
-        path = driver.run()
+    with sigterm_as_interrupt():
+        try:
+            with legs(entry, args.tee_on, args.tee_off, key=args.model, log_dir=path / "engine",
+                      console=err) as leg_list:
+                runner = execute_run_runner(args.model, progress=not args.no_progress)
+                driver = SweepDriver(
+                    Path(args.out), spec, leg_list, runner,
+                    sweep_id=sweep_id, console=err, progress=not args.no_progress,
+                )
+                driver.run()
+        except KeyboardInterrupt:
+            if (path / "sweep.json").exists():
+                err.print(f"interrupted: the points measured so far are kept in {path} (incomplete)")
+            raise
+    # the engine is stopped: tables and plots never compete with a server for the CPU
     data = read_sweep(path)
     for table in sweep_tables(data, spec.slos):
         console.print(table)
