@@ -262,11 +262,15 @@ def test_unknown_routes_and_methods_are_4xx_json(tmp_path: Path) -> None:
     _serve(tmp_path, body)
 
 
-def test_validate_answers(tmp_path: Path) -> None:
+def test_validate_reports_the_cc_checks(tmp_path: Path) -> None:
     async def body(client: TestClient[Any, Any]) -> None:
-        r = await client.get("/api/validate", headers=AUTH)
-        assert r.status in (200, 501)
-        assert isinstance(await r.json(), dict)
+        r = await client.get("/api/validate?expect=off", headers=AUTH)
+        assert r.status == 200
+        result = await r.json()
+        assert result["expect"] == "off" and result["checks"]
+        assert {c["status"] for c in result["checks"]} <= {"pass", "fail", "unknown"}
+        assert "verdict" in result and isinstance(result["exit_code"], int)
+        r = await client.get("/api/validate?expect=maybe", headers=AUTH)
+        assert r.status == 400
 
     _serve(tmp_path, body)
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from aiohttp import web
 
@@ -105,9 +105,15 @@ async def index(request: web.Request) -> web.StreamResponse:
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
     svc: Service = request.app[SERVICE]
-    form = await request.post()
-    token = form.get("token")
-    if isinstance(token, str) and svc.auth.token_ok(token):
+    # Parse the urlencoded form ourselves: the browser's login form sends nothing else, and
+    # aiohttp's multipart parser raises on malformed bodies.
+    raw = await request.read()
+    try:
+        form = parse_qs(raw.decode("utf-8"), max_num_fields=5)
+    except (UnicodeDecodeError, ValueError):
+        form = {}
+    token = (form.get("token") or [""])[0]
+    if svc.auth.token_ok(token):
         raise _signed_in(svc, request)
     return _login_page("wrong token")
 

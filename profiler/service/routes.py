@@ -280,9 +280,13 @@ async def get_file(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/validate")
 async def validate(request: web.Request) -> web.Response:
+    """?expect=on|off: the CC state this host should be in (default on)."""
     from profiler.service.validation import run_validation
 
-    result = await asyncio.to_thread(run_validation)
+    expect = request.query.get("expect", "on")
+    if expect not in ("on", "off"):
+        raise BadRequest("expect must be 'on' or 'off'")
+    result = await asyncio.to_thread(run_validation, expect)
     if result is None:
         return json_error(501, "CC-mode validation is not available in this installation")
     return _json(result)

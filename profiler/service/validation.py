@@ -1,22 +1,19 @@
-"""GET /api/validate: the CC-mode validation of this host, from engineer E's profiler.env.
+"""GET /api/validate: the CC-mode validation of this host (engineer E's ``profiler.validate``).
 
-Called in a worker thread (it shells out to nvidia-smi / reads /dev and sysfs). Returns None
-when this installation has no validation API, which the route answers with 501.
+Called in a worker thread (it queries NVML, reads /dev, sysfs and configfs-tsm). The bandwidth
+probe is never run from here: it would load the GPU and perturb a profile running beside it.
+Returns None when this installation has no validation module (the route answers 501).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 
-def run_validation() -> dict[str, Any] | None:
+def run_validation(expect: str = "on") -> dict[str, Any] | None:
     try:
-        env = importlib.import_module("profiler.env")
+        from profiler.validate import validate
     except ImportError:
         return None
-    fn = getattr(env, "validate", None)
-    if fn is None:
-        return None
-    result = fn()
-    return result if isinstance(result, dict) else {"result": result}
+    result: dict[str, Any] = validate(expect, probe=False)
+    return result

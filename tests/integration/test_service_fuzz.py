@@ -100,6 +100,28 @@ def test_nothing_crashes_the_service(
         assert status in (400, 401, 404, 405), (method, path, status)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=_bodies, ctype=_ctypes)
+def test_submissions_with_the_token(svc: Service, body: bytes, ctype: str) -> None:
+    """The route that parses client data, with the right token: 202 or a clean 4xx."""
+    headers = {"Content-Type": ctype} if ctype else {}
+    status, headers_out, raw = svc.raw("POST", "/api/profiles", body=body, headers=headers)
+    assert status in (202, 400, 413), (body[:200], status, raw[:300])
+    assert headers_out["content-type"].startswith("application/json")
+    message = json.loads(raw)
+    assert ("id" in message) if status == 202 else message["error"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    method=st.sampled_from(["GET", "DELETE"]),
+    path=_paths.filter(lambda p: p.startswith("/api/")),
+)
+def test_lookups_with_the_token(svc: Service, method: str, path: str) -> None:
+    status, _, raw = svc.raw(method, path)
+    assert status < 500, (method, path, status, raw[:300])
+
+
 def test_service_survived_and_queued_only_clean_requests(svc: Service) -> None:
     # runs after the fuzzing above (same module, same service)
     status, health = svc.call("GET", "/healthz")
