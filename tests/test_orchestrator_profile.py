@@ -1,0 +1,124 @@
+"""`tee-llm-prof profile` end to end against two ground-truth servers (TEE on is slower by a
+known amount), as a user or the service runs it: a subprocess, a models.yaml of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from profiler.store import read_json, read_run
+from tests.support.servers import ROOT, gt_server
+
+pytestmark = pytest.mark.integration
+
+
+def _models(tmp_path: Path, on: str, off: str, **workload: object) -> Path:
+    wl = {"num_requests": 12, "concurrency": 4, "input_len": 16, "output_len": 8,
+          "request_rates": ["inf"], "repeats": 2, **workload}
+    path = tmp_path / "models.yaml"
+    path.write_text(json.dumps({"models": {"gt": {
+        "hf_id": "test/gt", "served_name": "gt-model", "endpoints": {"tee_on": on, "tee_off": off},
+        "workload": wl,
+    }}}))
+    return path
+
+
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "profiler.cli", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "COLUMNS": "160"},
+    )
+
+
+def test_profile_two_legs_writes_runs_profile_and_comparison(tmp_path: Path) -> None:
+    with (
+        gt_server("--ttft-ms", "40", "--itl-ms", "8") as on,
+        gt_server("--ttft-ms", "20", "--itl-ms", "4") as off,
+    ):
+        models = _models(tmp_path, on, off, request_rates=["inf", 40])
+        res = _cli("--model", "gt", "--models", str(models), "--out", str(tmp_path / "out"),
+                   "--profile-id", "p1", "--no-report")
+    assert res.returncode == 0, res.stderr
+    prof = read_json(tmp_path / "out" / "p1" / "profile.json")
+    assert prof["status"] == "complete" and prof["aa"] is False and prof["model"] == "gt"
+    assert [p["name"] for p in prof["load_points"]] == ["rate=inf", "rate=40"]
+    for point in prof["load_points"]:
+        assert len(point["runs"]["on"]) == len(point["runs"]["off"]) == 2
+        for label, expect_ttft in (("on", 40), ("off", 20)):
+            for rel in point["runs"][label]:
+                run = read_run(tmp_path / "out" / "p1" / rel)
+                assert run.complete and run.label == label
+                assert run.manifest["profile_id"] == "p1" and run.manifest["load_point"] == point["name"]
+                assert run.manifest["engine"]["name"] == "external"
+                # ground truth: TTFT within +15 ms of the server's (loaded 2-core host)
+                assert expect_ttft <= run.summary["mean_ttft_ms"] < expect_ttft + 15
+                assert run.summary["completed"] == 12
+        comparison = read_json(tmp_path / "out" / "p1" / point["comparison"] / "comparison.json")
+        ttft = next(m for m in comparison["metrics"] if m["metric"] == "mean_ttft_ms")
+        assert ttft["overhead_pct"] > 50 and ttft["significant"]  # 40 ms vs 20 ms
+    # both legs of a repeat got identical prompts; repeats differ
+    reps = {(read_run(tmp_path / "out" / "p1" / rel).manifest["repeat"], label): rel
+            for label in ("on", "off") for rel in prof["load_points"][0]["runs"][label]}
+    seeds = {k: read_run(tmp_path / "out" / "p1" / v).manifest["workload"]["seed"] for k, v in reps.items()}
+    assert seeds[(0, "on")] == seeds[(0, "off")] != seeds[(1, "on")] == seeds[(1, "off")]
+    assert "Per-leg summary" in res.stdout and "A/A" not in res.stdout
+
+
+def test_one_endpoint_is_an_aa_calibration_said_in_words(tmp_path: Path) -> None:
+    with gt_server("--ttft-ms", "10", "--itl-ms", "2") as url:
+        models = _models(tmp_path, url, url, repeats=1)
+        res = _cli("--model", "gt", "--models", str(models), "--out", str(tmp_path), "--profile-id", "aa",
+                   "--no-report", "--num-requests", "8")
+    assert res.returncode == 0, res.stderr
+    prof = read_json(tmp_path / "aa" / "profile.json")
+    assert prof["aa"] is True and "A/A calibration" in prof["note"]
+    assert "A/A calibration" in res.stdout
+    run = read_run(tmp_path / "aa" / prof["load_points"][0]["runs"]["on"][0])
+    assert run.summary["completed"] == 8  # --num-requests override reached the run
+
+
+def test_bad_override_and_unknown_model_are_one_line_errors(tmp_path: Path) -> None:
+    models = _models(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    res = _cli("profile", "--model", "nope", "--models", str(models))
+    assert res.returncode == 2 and res.stderr.strip() == "error: unknown model 'nope'; known models: gt"
+    res = _cli("profile", "--model", "gt", "--models", str(models), "--concurrency", "0")
+    assert res.returncode == 2 and "command line" in res.stderr and "concurrency" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_ctrl_c_keeps_measured_runs_and_marks_the_profile_incomplete(tmp_path: Path) -> None:
+    # slow server: each run takes ~2 s, so the interrupt lands in the middle of the profile
+    with gt_server("--ttft-ms", "50", "--itl-ms", "20") as url:
+        models = _models(tmp_path, url, url, num_requests=40, output_len=20, repeats=4)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "profiler.cli", "--model", "gt", "--models", str(models),
+             "--out", str(tmp_path), "--profile-id", "cc", "--no-report"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        profile = tmp_path / "cc" / "profile.json"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # one run done, the next one measuring
+            listed = profile.exists() and read_json(profile)["load_points"][0]["runs"]["on"]
+            started = list((tmp_path / "cc" / "runs").glob("*/manifest.json"))
+            if listed and len(started) == 2:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    prof = read_json(profile)
+    assert prof["status"] == "incomplete" and "interrupted" in prof["reason"]
+    kept = prof["load_points"][0]["runs"]["on"] + prof["load_points"][0]["runs"]["off"]
+    assert kept and all(read_run(tmp_path / "cc" / rel).complete for rel in kept)
+    runs = sorted((tmp_path / "cc" / "runs").iterdir())
+    assert len(runs) == len(kept) + 1  # the run cut short is kept too, marked incomplete
+    cut = [read_run(r) for r in runs if not read_run(r).complete]
+    assert len(cut) == 1 and cut[0].manifest["status"] == "incomplete"
+    assert "interrupted" in err
