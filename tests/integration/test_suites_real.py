@@ -146,7 +146,7 @@ def _wait_tls(base: str, ca: Path, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise RuntimeError("HTTPS test server exited")
         try:
-            with urllib.request.urlopen(base + "/health", timeout=1, context=ctx):  # noqa: S310 - loopback
+            with urllib.request.urlopen(base + "/health", timeout=1, context=ctx):
                 return
         except OSError:
             time.sleep(0.05)
@@ -157,7 +157,7 @@ def _stats(base: str, ca: Path | None = None) -> dict[str, int]:
     import ssl
 
     ctx = ssl.create_default_context(cafile=str(ca)) if ca else None
-    with urllib.request.urlopen(base + "/_stats", timeout=5, context=ctx) as r:  # noqa: S310 - loopback
+    with urllib.request.urlopen(base + "/_stats", timeout=5, context=ctx) as r:
         return json.loads(r.read())  # type: ignore[no-any-return]
 
 
@@ -276,7 +276,8 @@ def test_llm_suite_is_the_profile(tmp_path: Path) -> None:
 @pytest.mark.gpu
 def test_gpu_suite_on_a_gpu(tmp_path: Path) -> None:
     r = cli("suite", "gpu", "--copy-mb", "64", "--copy-iters", "5", "--launches", "200",
-            "--matmul-n", "4096", "--matmul-iters", "10", "--label", "on", "--out", str(tmp_path), timeout=300)
+            "--matmul-n", "4096", "--matmul-iters", "10", "--label", "on", "--out", str(tmp_path),
+            timeout=300)
     assert r.returncode == 0, r.stderr
     f = results(tmp_path)
     for m in ("h2d_pinned", "d2h_pinned", "h2d_pageable", "d2h_pageable", "matmul_bf16"):
