@@ -35,7 +35,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from profiler.suites import load_all  # noqa: PLC0415 - keep `tee-llm-prof --help` light
+    from profiler.suites import load_all
 
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
     sub = parser.add_subparsers(dest="suite", metavar="NAME")
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.suites import SUITES, SuiteSkipped, load_all, run_suite  # noqa: PLC0415
+    from profiler.suites import SUITES, SuiteSkipped, load_all, run_suite
 
     load_all()
     if args.list or not args.suite:
@@ -74,8 +74,34 @@ def run(args: argparse.Namespace) -> int:
             print(f"skipped: suite {suite.name}: {exc.__cause__}")
             return 0
         raise
+    _print_summary(path)
     print(path)
     return 0
+
+
+def _print_summary(path: Path) -> None:
+    """Mean (± std over repetitions) of every metric, so a run is readable without a report."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from profiler.store import read_run
+
+    run = read_run(path)
+    table = Table(title=f"{run.manifest.get('kind')} suite, leg {run.label} ({run.summary.get('repeats')} "
+                  f"repetition(s), {run.manifest.get('status')})")
+    for col in ("metric", "case", "mean", "± std", "unit", "n"):
+        table.add_column(col, justify="right" if col in ("mean", "± std", "n") else "left")
+    for m in run.summary.get("metrics", []):
+        std = m.get("std")
+        table.add_row(m["metric"], m["case"], _fmt(m.get("mean")), _fmt(std) if std is not None else "",
+                      m["unit"], str(m["n"]))
+    Console().print(table)
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
 COMMANDS.add(
