@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""GPU-side checks for scripts/device_check.sh; each sub-command prints one JSON document.
+
+Runs with a plain ``python3`` that has torch + nvidia-ml-py + pandas (the package need not be
+installed: the script puts the repository on sys.path) and imports only what it needs, so a
+missing optional dependency of another module cannot stop it.
+
+    python3 scripts/device_check.py env
+    python3 scripts/device_check.py validate --expect on
+    python3 scripts/device_check.py sampler --seconds 20     # NVML sampler under a matmul load
+    python3 scripts/device_check.py bandwidth                # pinned H2D/D2H at several sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def cmd_env(args: argparse.Namespace) -> dict[str, Any]:
+    from profiler.env import fingerprint
+
+    return fingerprint()
+
+
+def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
+    from profiler.validate import validate
+
+    return validate(args.expect, probe=True)
+
+
+def _matmul_load(seconds: float) -> dict[str, Any]:
+    """bf16 8192² matmuls for ``seconds``; returns TFLOP/s so the load is known to be real."""
+    import torch
+
+    if not torch.cuda.is_available():
+        time.sleep(seconds)
+        return {"reason": "torch sees no CUDA device: slept instead"}
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    torch.cuda.synchronize()
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(20):
+            a @ b
+        torch.cuda.synchronize()
+        done += 20
+    wall = time.perf_counter() - t0
+    return {"matmuls": done, "tflops": 2 * n**3 * done / wall / 1e12, "wall_s": wall}
+
+
+def cmd_sampler(args: argparse.Namespace) -> dict[str, Any]:
+    """Idle → load → idle under a TelemetrySession; busy fraction and energy per phase."""
+    from profiler.telemetry import TelemetrySession
+    from profiler.telemetry.breakdown import gpu_section
+
+    phases: dict[str, tuple[int, int]] = {}
+    load: dict[str, Any] = {}
+    with TelemetrySession(interval_s=args.interval, host=True) as tele:
+        t = time.perf_counter_ns()
+        time.sleep(args.idle)
+        phases["idle_before"] = (t, time.perf_counter_ns())
+        t = time.perf_counter_ns()
+        load = _matmul_load(args.seconds)
+        phases["load"] = (t, time.perf_counter_ns())
+        t = time.perf_counter_ns()
+        time.sleep(args.idle)
+        phases["idle_after"] = (t, time.perf_counter_ns())
+    tables = tele.tables()
+    summary = tele.summary()
+    out: dict[str, Any] = {"load": load, "session": summary, "phases": {}}
+    for name, (a, b) in phases.items():
+        out["phases"][name] = gpu_section(tables.get("telemetry"), tables.get("gpu_util_samples"),
+                                          a, b, output_tokens=0,
+                                          field_reasons=summary["nvml"].get("fields"))
+    if "telemetry" in tables:
+        frame = tables["telemetry"]
+        out["rows"] = len(frame)
+        out["first_rows"] = json.loads(frame.head(3).to_json(orient="records"))
+    return out
+
+
+def cmd_bandwidth(args: argparse.Namespace) -> dict[str, Any]:
+    from profiler.validate.bandwidth import classify, probe
+
+    sizes = [probe(size_mib=s, repeats=args.repeats) for s in (16, 64, 256, 1024)]
+    best = sizes[-1]
+    observed, reason = classify(best["h2d_gbps"], best["d2h_gbps"])
+    return {"sizes": sizes, "observed_cc": observed, "reason": reason}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("env")
+    v = sub.add_parser("validate")
+    v.add_argument("--expect", choices=("on", "off"), default="on")
+    s = sub.add_parser("sampler")
+    s.add_argument("--seconds", type=float, default=20.0, help="matmul load duration")
+    s.add_argument("--idle", type=float, default=3.0, help="idle phase before and after")
+    s.add_argument("--interval", type=float, default=0.1)
+    b = sub.add_parser("bandwidth")
+    b.add_argument("--repeats", type=int, default=10)
+    args = ap.parse_args()
+    handlers = {"env": cmd_env, "validate": cmd_validate, "sampler": cmd_sampler,
+                "bandwidth": cmd_bandwidth}
+    result = handlers[args.cmd](args)
+    print(json.dumps(result, indent=1, default=str))
+    return int(result.get("exit_code", 0)) if args.cmd == "validate" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
