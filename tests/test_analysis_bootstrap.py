@@ -95,3 +95,25 @@ def test_interval_is_refused_when_the_statistic_is_mostly_undefined() -> None:
     samples = np.full(100, np.nan)
     samples[:50] = 1.0
     assert bs.percentile_ci(samples) is None
+
+
+def test_repetition_interval_covers_a_known_ratio() -> None:
+    """Per-run values with run-to-run noise: the Welch log interval covers the truth ~95%."""
+    from profiler.analysis.repetitions import welch_log_ci
+
+    rng = np.random.default_rng(11)
+    hits = []
+    for _ in range(400):
+        on = 110.0 * rng.lognormal(0, 0.05, 3)  # truth: +10% latency
+        off = 100.0 * rng.lognormal(0, 0.05, 3)
+        ci = welch_log_ci(
+            on, off, float(np.exp(np.log(on).mean())), float(np.exp(np.log(off).mean())), "latency", 0.95
+        )
+        assert ci is not None
+        hits.append(ci[0] <= 10.0 <= ci[1])
+    assert 0.92 <= np.mean(hits) <= 0.98, np.mean(hits)
+    # Throughput sign: on slower by 10% → overhead +10%, CI around it.
+    ci = welch_log_ci(np.array([90.0, 91, 89]), np.array([100.0, 101, 99]), 90.0, 100.0, "throughput", 0.95)
+    assert ci is not None and ci[0] < 10.0 < ci[1]
+    # One run in each leg: no run-level interval.
+    assert welch_log_ci(np.array([1.0]), np.array([1.0]), 1.0, 1.0, "latency", 0.95) is None

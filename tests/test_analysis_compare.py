@@ -134,7 +134,7 @@ def test_quality_warnings(tmp_path: Path) -> None:
     fail = np.zeros(n, dtype=bool)
     fail[:3] = True  # 5% errors
     asked = np.full(n, 200)  # max_tokens 200, outputs 5–60 → most far below
-    health = {"client_health": {"ok": False, "reason": "event loop lag 80 ms"}}
+    health = {"client_health": {"client_bound": True, "message": "the CLIENT was the bottleneck (lag 80 ms)"}}
     on = _run(tmp_path, "on", ON, n=n, fail=fail, max_tokens=asked, manifest=health)
     off = _run(tmp_path, "off", OFF, n=n, max_tokens=asked)
     result = compare_runs(on, off, tmp_path / "cmp", n_boot=200)
@@ -145,7 +145,8 @@ def test_quality_warnings(tmp_path: Path) -> None:
     assert {w["leg"] for w in by_code["short_outputs"]} == {"on", "off"}
     assert any("p99_ttft_ms" in w["message"] for w in by_code["few_samples"])
     assert not any("p50" in w["message"] for w in by_code["few_samples"])
-    assert "event loop lag" in by_code["client_health"][0]["message"]
+    assert "CLIENT was the bottleneck" in by_code["client_health"][0]["message"]
+    assert [w["leg"] for w in by_code["client_health"]] == ["on"]
 
 
 def test_client_lag_from_the_summary_is_flagged(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ Choice of bootstrap (recorded in ``method.bootstrap``):
   sequences, or, for imports without prompts, equal input-length sequences). Request i is drawn
   in both legs together, so prompt-to-prompt variation cancels and the CI reflects the TEE;
 - ``independent``: one run per leg, prompts differ: each leg resampled on its own;
-- ``repetitions``: several runs in a leg: two-stage bootstrap, runs then requests within runs,
-  independently per leg, so run-to-run noise (which DESIGN §7 shows is large) widens the CI.
+- ``repetitions``: several runs in a leg: the run is the unit. Each metric is computed per run
+  and a Welch t-interval on log values gives the CI (``repetitions``), so run-to-run noise (which
+  DESIGN §7 shows is large) widens it honestly even with 2–3 runs. The token-volume fit, which
+  needs requests, uses a two-stage bootstrap (runs, then requests within runs).
 
 Throughput (TPS, QPS, goodput) is resampled by time window (batch means; see ``legs``), paired
 by window index when the requests are paired. All resampling is seeded: same input + seed → the
@@ -101,8 +103,16 @@ def compare_legs(
     w_on, w_off = _request_weights(rng, on, off, method, n_boot)
     win, throughput_method = _window_weights(rng, on, off, method, n_boot)
     slos = _slos(on)
+    by_run = method == "repetitions"
+    if by_run:
+        throughput_method = "per-run values, Welch t on logs"
     metrics = metric_rows(
-        on, off, {"request": (w_on, w_off), "window": win}, with_goodput=bool(slos), confidence=confidence
+        on,
+        off,
+        {"request": (w_on, w_off), "window": win},
+        with_goodput=bool(slos),
+        confidence=confidence,
+        by_run=by_run,
     )
     warnings = quality.run_checks(quality.Context(on, off, method == "paired", metrics))
     return {
@@ -120,7 +130,7 @@ def compare_legs(
             "n_boot": n_boot,
             "confidence": confidence,
             "seed": seed,
-            "interval": "percentile",
+            "interval": "Welch t on log per-run values" if by_run else "bootstrap percentile",
             "throughput": throughput_method,
             "slos": slos or None,
         },
@@ -146,6 +156,7 @@ def compare_runs(
     seed: int = 0,
     n_bins: int = token_volume.DEFAULT_BINS,
     windows: int = DEFAULT_WINDOWS,
+    confidence: float = bs.CONFIDENCE,
 ) -> dict[str, Any]:
     """Compare run directories (or folders of runs) and write ``<out>/comparison.json``."""
     on_paths = [on] if isinstance(on, (str, Path)) else list(on)
@@ -155,7 +166,14 @@ def compare_runs(
     on_leg = load_leg(on_paths, "on", slos=slos, windows=windows) if slos else probe
     off_leg = load_leg(off_paths, "off", slos=slos, windows=windows)
     result = compare_legs(
-        on_leg, off_leg, paper_compat=paper_compat, aa=aa, n_boot=n_boot, seed=seed, n_bins=n_bins
+        on_leg,
+        off_leg,
+        paper_compat=paper_compat,
+        aa=aa,
+        n_boot=n_boot,
+        seed=seed,
+        n_bins=n_bins,
+        confidence=confidence,
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

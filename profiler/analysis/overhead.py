@@ -18,6 +18,7 @@ from scipy import sparse
 
 from loadgen.registry import Registry
 from profiler.analysis import bootstrap as bs
+from profiler.analysis import repetitions as reps
 from profiler.analysis.legs import Leg
 
 PERCENTILES = (50.0, 90.0, 99.0)
@@ -163,8 +164,12 @@ def metric_rows(
     *,
     with_goodput: bool,
     confidence: float = bs.CONFIDENCE,
+    by_run: bool = False,
 ) -> list[dict[str, Any]]:
-    """One row per metric. ``weights[level]`` = (on counts, off counts); None = no CI possible."""
+    """One row per metric. ``weights[level]`` = (on counts, off counts); None = no CI possible.
+
+    ``by_run``: repetitions; the CI comes from per-run values (``repetitions``), not ``weights``.
+    """
     rows = []
     for name in ORDER:
         family = FAMILIES.get(name)
@@ -173,13 +178,21 @@ def metric_rows(
         w_on, w_off = weights[family.level]
         point_on = family.compute(on, np.ones((1, _units(on, family)), dtype=np.int32))
         point_off = family.compute(off, np.ones((1, _units(off, family)), dtype=np.int32))
-        boot_on = family.compute(on, w_on) if w_on is not None else None
-        boot_off = family.compute(off, w_off) if w_off is not None else None
+        if by_run:
+            runs_on = family.compute(on, reps.indicator(_groups(on, family), _units(on, family)))
+            runs_off = family.compute(off, reps.indicator(_groups(off, family), _units(off, family)))
+        else:
+            boot_on = family.compute(on, w_on) if w_on is not None else None
+            boot_off = family.compute(off, w_off) if w_off is not None else None
         for stat in family.stats:
             v_on, v_off = float(point_on[stat][0]), float(point_off[stat][0])
             ov = float(bs.overhead(v_on, v_off, family.direction))
             ci = None
-            if boot_on is not None and boot_off is not None:
+            if by_run:
+                ci = reps.welch_log_ci(
+                    runs_on[stat], runs_off[stat], v_on, v_off, family.direction, confidence
+                )
+            elif boot_on is not None and boot_off is not None:
                 ci = bs.percentile_ci(
                     bs.overhead(boot_on[stat], boot_off[stat], family.direction), confidence
                 )
@@ -201,6 +214,10 @@ def metric_rows(
                 }
             )
     return rows
+
+
+def _groups(leg: Leg, family: Family) -> list[np.ndarray]:
+    return leg.groups if family.level == "request" else leg.win_groups
 
 
 def _units(leg: Leg, family: Family) -> int:
