@@ -86,3 +86,14 @@ def test_real_code_path_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     assert summary["available"] is False and summary["source"] == "nvml"
     assert "NVML" in summary["reason"]
     assert s.table() is None
+
+
+def test_driver_timestamps_on_either_clock() -> None:
+    s = NvmlSampler()
+    s.anchor_wall_ns, s.anchor_perf_ns = 1_795_000_000_000_000_000, 5_000_000_000_000
+    assert s._to_perf_ns(1_795_000_000_000_000 + 7) == 5_000_000_000_000 + 7_000  # wall µs
+    assert s.driver_clock == "wall"
+    m = NvmlSampler()
+    m.anchor_wall_ns, m.anchor_perf_ns = 1_795_000_000_000_000_000, 5_000_000_000_000
+    assert m._to_perf_ns(5_000_000_123) == 5_000_000_123_000  # monotonic µs, kept as is
+    assert m.driver_clock == "monotonic"

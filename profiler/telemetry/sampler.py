@@ -108,6 +108,7 @@ class NvmlSampler(Periodic):
         self.rows: list[dict[str, Any]] = []
         self.util_rows: list[tuple[int, int, int, float]] = []
         self._last_util_ts: dict[int, int] = {}
+        self.driver_clock: str | None = None  # "wall" | "monotonic": see _to_perf_ns
         self._gpm: dict[int, Any] = {}  # gpu -> previous GPM sample
         self._gpm_every = max(1, round(gpm_every_s / interval_s))
         self._gpm_last: dict[int, dict[str, float | None]] = {}
@@ -203,8 +204,8 @@ class NvmlSampler(Periodic):
         last = self._last_util_ts.get(gpu, 0)
         got, why = N.safe(self.nv.nvmlDeviceGetSamples, h, pynvml.NVML_GPU_UTILIZATION_SAMPLES, last)
         if got is None:
-            if N.is_unsupported(why) or (why and "NotRecorded" in why) or (
-                    why and N.error_code(why) == pynvml.NVML_ERROR_NOT_FOUND and not self.util_rows):
+            # NOT_FOUND only means "nothing newer than last": keep asking
+            if N.is_unsupported(why) or (why and "NotRecorded" in why):
                 self.unavailable["util_samples"] = why or "unknown"
             return
         _vtype, samples = got
@@ -212,10 +213,22 @@ class NvmlSampler(Periodic):
             ts = int(s.timeStamp)
             if ts <= last:
                 continue
-            t_ns = self.anchor_perf_ns + (ts * 1000 - self.anchor_wall_ns)
-            self.util_rows.append((t_ns, gpu, ts, float(s.sampleValue.uiVal)))
+            self.util_rows.append((self._to_perf_ns(ts), gpu, ts, float(s.sampleValue.uiVal)))
             last = max(last, ts)
         self._last_util_ts[gpu] = last
+
+    def _to_perf_ns(self, ts_us: int) -> int:
+        """The driver stamps samples in CPU microseconds; NVML documents no clock, so decide
+        once: near time.time_ns() it is the wall clock, otherwise take it as CLOCK_MONOTONIC
+        (= perf_counter on Linux). A wrong guess only moves samples out of the run window,
+        and the breakdown then falls back to the per-tick readings."""
+        ns = ts_us * 1000
+        if self.driver_clock is None:
+            near_wall = abs(ns - self.anchor_wall_ns) < abs(ns - self.anchor_perf_ns)
+            self.driver_clock = "wall" if near_wall else "monotonic"
+        if self.driver_clock == "wall":
+            return self.anchor_perf_ns + (ns - self.anchor_wall_ns)
+        return ns
 
     def _gpm_step(self, gpu: int, h: Any) -> dict[str, float | None]:
         prev = self._gpm[gpu]
@@ -277,6 +290,7 @@ class NvmlSampler(Periodic):
             "cc_mode": self.cc_on,
             "rows": len(self.rows),
             "util_samples": len(self.util_rows),
+            "util_samples_clock": self.driver_clock,
             "fields": fields,
             "cost": self.cost(),
         }
