@@ -10,7 +10,7 @@ import pytest
 from profiler.errors import UserError
 from profiler.store import read_json, read_run, write_run
 from profiler.suites.base import Rows, summarize_results
-from profiler.suites.compare import compare_suite_dirs, compare_suite_runs, overhead_row
+from profiler.suites.compare import compare_suite_dirs, compare_suite_runs, has_suite_runs, overhead_row
 
 
 def _run(out: Path, label: str, values: dict[str, list[float]], kind: str = "cpu") -> Path:
@@ -84,3 +84,10 @@ def test_guards(tmp_path: Path) -> None:
     llm = write_run(tmp_path / "c", {"kind": "llm", "label": "off"})
     with pytest.raises(UserError, match="suite run"):
         compare_suite_dirs(cpu, llm, tmp_path / "cmp")
+
+
+def test_has_suite_runs(tmp_path: Path) -> None:
+    cpu = _run(tmp_path / "s", "on", {"rating": [1.0]})
+    llm = write_run(tmp_path / "l", {"kind": "llm", "label": "off"})
+    assert has_suite_runs([cpu]) and has_suite_runs([tmp_path / "s"]) and has_suite_runs([llm, cpu])
+    assert not has_suite_runs([llm]) and not has_suite_runs([tmp_path / "l"])

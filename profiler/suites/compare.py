@@ -144,6 +144,22 @@ def expand_runs(paths: Sequence[Path]) -> list[Run]:
     return runs
 
 
+def has_suite_runs(paths: Sequence[Path]) -> bool:
+    """True when any run under ``paths`` was written by a suite (the hook for ``compare``).
+
+    ``profiler.analysis.compare.compare_runs`` dispatches with::
+
+        if has_suite_runs([*on_paths, *off_paths]):
+            return compare_suite_dirs(on_paths, off_paths, out, aa=aa, n_boot=n_boot, seed=seed)
+    """
+    for p in paths:
+        p = Path(p)
+        for found in [p] if is_run_dir(p) else list_runs(p):
+            if is_suite_run(read_run(found)):
+                return True
+    return False
+
+
 def _warnings(rows: list[dict[str, Any]], on: Sequence[Run], off: Sequence[Run]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for leg, runs in (("on", on), ("off", off)):
