@@ -121,16 +121,7 @@ def overhead_bars(
         label = "significant (CI excludes 0)" if sig else "not significant"
         ax.barh(y, value, color=color, alpha=0.85, label=label)
         if lo is not None and hi is not None:
-            ax.errorbar(
-                value,
-                y,
-                xerr=[[value - float(lo)], [float(hi) - value]],
-                fmt="none",
-                ecolor="black",
-                capsize=3,
-                lw=1,
-                label="95% CI",
-            )
+            interval(ax, [y], [lo], [hi], horizontal=True, color="black", label="95% CI")
     ax.set_yticks(ys, [metric_label(str(r["metric"])) for r in rows] if rows else [])
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("overhead (%) — positive means the TEE costs")
@@ -148,17 +139,14 @@ def token_volume(tv: Mapping[str, Any] | None, title: str = "Overhead against to
     xs = [_bin_center(b) for b in bins]
     if bins:
         ys = np.array([float(b["overhead_pct"]) for b in bins])
-        lo = np.array([_or(b.get("ci_low"), y) for b, y in zip(bins, ys, strict=False)])
-        hi = np.array([_or(b.get("ci_high"), y) for b, y in zip(bins, ys, strict=False)])
-        ax.errorbar(
+        ax.plot(xs, ys, "o", color="#c0392b", label="per-bucket overhead")
+        interval(
+            ax,
             xs,
-            ys,
-            yerr=[ys - lo, hi - ys],
-            fmt="o",
-            color="#c0392b",
-            ecolor="#555",
-            capsize=4,
-            label="per-bucket overhead (95% CI)",
+            [b.get("ci_low") for b in bins],
+            [b.get("ci_high") for b in bins],
+            color="#555",
+            label="95% CI",
         )
         for x, b, y in zip(xs, bins, ys, strict=False):
             ax.annotate(
@@ -214,30 +202,57 @@ def models_overheads(
     x = np.arange(len(models))
     palette = ["#c0392b", "#2471a3", "#117a65", "#b9770e", "#7d3c98", "#566573"]
     for j, metric in enumerate(metrics):
-        vals, errs_lo, errs_hi = [], [], []
-        for r in table:
-            cell = (r.get("metrics") or {}).get(metric) or {}
-            v = cell.get("overhead_pct")
-            vals.append(np.nan if v is None else float(v))
-            lo, hi = cell.get("ci_low"), cell.get("ci_high")
-            errs_lo.append(0.0 if lo is None or v is None else float(v) - float(lo))
-            errs_hi.append(0.0 if hi is None or v is None else float(hi) - float(v))
-        ax.bar(
-            x + (j - (len(metrics) - 1) / 2) * width,
-            vals,
-            width,
-            color=palette[j % len(palette)],
-            yerr=[errs_lo, errs_hi],
-            capsize=3,
-            label=metric_label(metric),
+        cells = [(r.get("metrics") or {}).get(metric) or {} for r in table]
+        vals = [np.nan if c.get("overhead_pct") is None else float(c["overhead_pct"]) for c in cells]
+        pos = x + (j - (len(metrics) - 1) / 2) * width
+        ax.bar(pos, vals, width, color=palette[j % len(palette)], label=metric_label(metric))
+        interval(
+            ax,
+            list(pos),
+            [c.get("ci_low") for c in cells],
+            [c.get("ci_high") for c in cells],
+            color="black",
+            label="95% CI",
         )
     ax.set_xticks(x, models, rotation=15 if len(models) > 4 else 0)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("model")
     ax.set_ylabel("overhead (%) — positive means the TEE costs")
     ax.grid(axis="y", alpha=0.3)
-    legend_if_any(ax, fontsize=8)
+    _dedupe_legend(ax)
     return fig
+
+
+def interval(
+    ax: Any,
+    pos: Sequence[float],
+    lows: Sequence[Any],
+    highs: Sequence[Any],
+    *,
+    horizontal: bool = False,
+    color: str = "black",
+    label: str = "95% CI",
+) -> None:
+    """Whiskers spanning [low, high] wherever both exist.
+
+    Drawn as the interval itself, not as errors around the point: a percentile bootstrap CI
+    need not contain the point estimate, and errorbar() rejects negative lengths.
+    """
+    keep = [
+        (p, float(lo), float(hi))
+        for p, lo, hi in zip(pos, lows, highs, strict=True)
+        if lo is not None and hi is not None
+    ]
+    if not keep:
+        return
+    p = np.array([k[0] for k in keep], dtype=float)
+    lo = np.array([k[1] for k in keep])
+    hi = np.array([k[2] for k in keep])
+    mid, half = (lo + hi) / 2, np.abs(hi - lo) / 2
+    if horizontal:
+        ax.errorbar(mid, p, xerr=half, fmt="none", ecolor=color, capsize=3, lw=1, label=label)
+    else:
+        ax.errorbar(p, mid, yerr=half, fmt="none", ecolor=color, capsize=3, lw=1, label=label)
 
 
 def _bin_center(b: Mapping[str, Any]) -> float:
@@ -249,10 +264,6 @@ def _bin_center(b: Mapping[str, Any]) -> float:
     if hi is None:
         return max(lo * 1.5, lo + 1)
     return math.sqrt(max(lo, 1) * hi) if lo > 0 else (lo + hi) / 2
-
-
-def _or(value: Any, default: float) -> float:
-    return default if value is None else float(value)
 
 
 def _dedupe_legend(ax: Any) -> None:
