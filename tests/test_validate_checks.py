@@ -141,14 +141,22 @@ def test_bandwidth_classification() -> None:
 
 def _cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str,
          env_replay: str | None = None) -> tuple[int, str]:
-    """The CLI in-process (a subprocess would spend seconds importing every command)."""
-    from profiler.cli import main
+    """Our command's parser and run() in-process: the real CLI path minus importing every
+    other command (several import matplotlib, seconds on a busy 2-core host)."""
+    import argparse
+    import importlib
 
+    from profiler.commands import COMMANDS
+
+    importlib.import_module(f"profiler.commands.{args[0]}")
+    cmd = COMMANDS.get(args[0])
+    parser = argparse.ArgumentParser(prog=f"tee-llm-prof {args[0]}")
+    cmd.add_arguments(parser)
     monkeypatch.delenv(REPLAY_ENV, raising=False)
     if env_replay:
         monkeypatch.setenv(REPLAY_ENV, env_replay)
     capsys.readouterr()
-    code = main(list(args))
+    code = cmd.run(parser.parse_args(list(args[1:])))
     return code, capsys.readouterr().out
 
 
