@@ -117,12 +117,16 @@ def test_different_prompts_are_independent_and_warned(tmp_path: Path) -> None:
     assert "prompts_differ" in {w["code"] for w in result["warnings"]}
 
 
-def test_repetitions_use_the_two_stage_bootstrap_and_goodput_with_slos(tmp_path: Path) -> None:
+def test_repetitions_use_run_level_intervals_and_goodput_with_slos(tmp_path: Path) -> None:
     slos = {"workload": {"slos": {"ttft": 100.0}}}
     ons = [_run(tmp_path / "on", "on", ON, seed=s, manifest=slos) for s in range(3)]
     offs = [_run(tmp_path / "off", "off", OFF, seed=s, manifest=slos) for s in range(3)]
     result = compare_runs(tmp_path / "on", tmp_path / "off", tmp_path / "cmp", n_boot=300)
     assert result["method"]["bootstrap"] == "repetitions"
+    assert "Welch" in result["method"]["interval"] and "per-run" in result["method"]["throughput"]
+    # 3 runs per leg, the same 10 ms fixed-cost difference each time: TTFT clearly significant.
+    assert _metric(result, "mean_ttft_ms")["significant"] is True
+    assert all(m["ci_low"] is not None for m in result["metrics"])
     assert sorted(result["on_runs"]) == sorted(map(str, ons)) and len(result["off_runs"]) == len(offs)
     good = _metric(result, "request_goodput")
     assert good["direction"] == "throughput" and good["on"] is not None

@@ -64,6 +64,11 @@ def test_fit_recovers_known_parameters_with_cis(tmp_path: Path) -> None:
     # 4% per-token cost → the overhead never drops below 1%, but below 5% within the range.
     assert fit["tokens_below_1pct"] is None
     assert fit["tokens_below_5pct"] is not None
+    pts = fit["curve"]
+    assert len(pts["tokens"]) == len(pts["overhead_pct"]) >= 40
+    assert all(
+        lo <= v <= hi for lo, v, hi in zip(pts["ci_low"], pts["overhead_pct"], pts["ci_high"], strict=True)
+    )
     bins = result["token_volume"]["bins"]
     assert len(bins) == tv.DEFAULT_BINS
     assert bins[0]["overhead_pct"] > bins[-1]["overhead_pct"]

@@ -206,9 +206,9 @@ def metric_rows(
                     "on": _num(v_on),
                     "off": _num(v_off),
                     "overhead_pct": _num(ov),
-                    "ci_low": ci[0] if ci else None,
-                    "ci_high": ci[1] if ci else None,
-                    "significant": (ci[0] > 0 or ci[1] < 0) if ci else None,
+                    "ci_low": float(ci[0]) if ci else None,
+                    "ci_high": float(ci[1]) if ci else None,
+                    "significant": bool(ci[0] > 0 or ci[1] < 0) if ci else None,
                     "n_on": _sample_count(on, family),
                     "n_off": _sample_count(off, family),
                 }

@@ -207,8 +207,32 @@ def token_volume(
         "change_per_10k_tokens_ci": list(slope_ci) if slope_ci else None,
         "change_unit": "percentage points of overhead per +10k tokens/request, measured p5→p95 of T",
         "extrapolated": (t_hi - t_lo) < 10_000,
+        "curve": _curve_points(b_on, b_off, boot_on, boot_off, phi, grid),
     }
     return result
+
+
+def _curve_points(
+    b_on: np.ndarray,
+    b_off: np.ndarray,
+    boot_on: np.ndarray,
+    boot_off: np.ndarray,
+    phi: float,
+    grid: np.ndarray,
+) -> dict[str, list[float | None]]:
+    """~50 points of the fitted curve with its pointwise 95% band, for plots."""
+    t = grid[:: max(1, grid.size // 50)]
+    band = curve(boot_on, boot_off, phi, t)
+    finite = np.isfinite(band).all(axis=1)
+    lo, hi = (
+        np.quantile(band[finite], [0.025, 0.975], axis=0) if finite.sum() >= 20 else (t * np.nan, t * np.nan)
+    )
+    return {
+        "tokens": [float(x) for x in t],
+        "overhead_pct": [_num(float(x)) for x in curve(b_on, b_off, phi, t)[0]],
+        "ci_low": [_num(float(x)) for x in lo],
+        "ci_high": [_num(float(x)) for x in hi],
+    }
 
 
 def _not_enough(on: Leg, off: Leg, table: list[dict[str, Any]]) -> str | None:
