@@ -6,7 +6,7 @@ from profiler.capacity.points import LoadPoint
 from profiler.capacity.saturation import SaturationPolicy, detect
 
 
-def curve(loads, qps, ttft=None, lag=None, err=None, closed=True):  # type: ignore[no-untyped-def]
+def curve(loads, qps, ttft=None, lag=None, err=None, closed=True):
     n = len(loads)
     ttft = ttft or [100.0] * n
     return [

@@ -11,7 +11,7 @@ from profiler.capacity.slo import capacity_of, parse_slos
 from profiler.errors import UserError
 
 
-def pts(loads, qps, ttft, tpot=None, err=None, closed=True):  # type: ignore[no-untyped-def]
+def pts(loads, qps, ttft, tpot=None, err=None, closed=True):
     out = []
     for k, load in enumerate(loads):
         summary = {"p99_ttft_ms": ttft[k], "p99_tpot_ms": (tpot or [1.0] * len(loads))[k]}

@@ -1,0 +1,213 @@
+"""The sweep driver, sweep.json and the plan command on synthetic run directories (no servers).
+
+The point runner here writes a run directory from a service model instead of measuring one, so
+the driver's own logic (interleaving, stopping a leg at saturation, saving on Ctrl-C and errors,
+re-reading every point from its run) is checked fast; the measured path is
+tests/integration/test_capacity_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadgen.metrics import REQUEST_COLUMNS, summarize
+from profiler.capacity.points import Metric, nanpercentile_rows, point_from_run
+from profiler.capacity.slo import capacity_of, parse_slos
+from profiler.capacity.sweep import SweepDriver, SweepSpec
+from profiler.capacity.sweepfile import read_sweep
+from profiler.cli import main
+from profiler.config import WorkloadSpec
+from profiler.errors import UserError
+from profiler.store import STATUS_INCOMPLETE, write_run
+
+MS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Leg:
+    label: str
+    base_url: str
+    served_model: str = "synthetic"
+    engine: dict[str, Any] = field(default_factory=dict)
+    metrics_url: str | None = None
+
+
+def synthetic_frame(load: float, speed: float, n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """A closed-loop run on a server with 4 slots: throughput ∝ min(load, 4), queueing past it."""
+    rng = np.random.default_rng(seed)
+    slots = min(load, 4)
+    service_ms = 100.0 / speed
+    queue_ms = max(0.0, load / 4 - 1) * service_ms
+    rows = []
+    for i in range(n):
+        sent = int(i * service_ms / slots * MS)
+        ttft = 10.0 / speed + queue_ms + rng.uniform(0, 2)
+        tpot = 5.0 / speed
+        e2el = ttft + 9 * tpot
+        rows.append({
+            "request_id": i, "scheduled_ns": sent, "sent_ns": sent, "first_ns": sent + int(ttft * MS),
+            "last_ns": sent + int(e2el * MS), "connect_ms": 0.1, "ttft_ms": ttft, "tpot_ms": tpot,
+            "e2el_ms": e2el, "itl_ms": [tpot] * 9, "input_tokens": 16, "output_tokens": 10,
+            "ok": True, "error": None,
+        })
+    frame = pd.DataFrame(rows)
+    assert list(frame.columns) == list(REQUEST_COLUMNS)
+    return frame
+
+
+class Runner:
+    """Writes a synthetic run per call; records the call order; can fail on a given call."""
+
+    def __init__(
+        self, speeds: dict[str, float], fail_on: int | None = None, exc: BaseException | None = None
+    ) -> None:
+        self.speeds, self.fail_on, self.exc = speeds, fail_on, exc
+        self.calls: list[tuple[str, float]] = []
+
+    def __call__(
+        self, runs: Path, leg: Any, workload: WorkloadSpec, rate: float, extra: dict[str, Any]
+    ) -> Path:
+        load = extra["sweep"]["load"]
+        self.calls.append((leg.label, load))
+        manifest = {"label": leg.label, "model": "synthetic", "workload": workload.model_dump(mode="json"),
+                    "request_rate": rate, **extra}
+        frame = synthetic_frame(load, self.speeds[leg.label], seed=len(self.calls))
+        if self.fail_on == len(self.calls):
+            write_run(runs, manifest, requests=frame.iloc[:10], summary=summarize(frame.iloc[:10]),
+                      status=STATUS_INCOMPLETE, reason="interrupted")
+            assert self.exc is not None
+            raise self.exc
+        return write_run(runs, manifest, requests=frame, summary=summarize(frame))
+
+
+LEGS = [Leg("off", "http://127.0.0.1:2"), Leg("on", "http://127.0.0.1:1")]
+SPEEDS = {"on": 0.8, "off": 1.0}
+
+
+def spec(**kw: Any) -> SweepSpec:
+    base = {"mode": "concurrency", "loads": (1, 2, 4, 8, 16, 32), "workload": WorkloadSpec(num_requests=40),
+            "slos": parse_slos("ttft_p99_ms=40"), "model_key": "synthetic"}
+    return SweepSpec(**{**base, **kw})
+
+
+def test_driver_interleaves_stops_at_saturation_and_links_every_run(tmp_path: Path) -> None:
+    runner = Runner(SPEEDS)
+    path = SweepDriver(tmp_path, spec(), LEGS, runner, sweep_id="s", progress=False).run()
+    # on before off at even points, off before on at odd ones; both legs stop after load 8
+    assert runner.calls == [("on", 1), ("off", 1), ("off", 2), ("on", 2), ("on", 4), ("off", 4),
+                            ("off", 8), ("on", 8)]
+    raw = json.loads((path / "sweep.json").read_text())
+    assert raw["status"] == "complete" and raw["slos"] == {"ttft_p99_ms": 40.0} and not raw["aa"]
+    data = read_sweep(path)
+    for label in ("on", "off"):
+        leg = raw["legs"][label]
+        assert leg["saturation"]["index"] == 3 and "efficiency" in leg["saturation"]["reason"]
+        assert leg["stopped"].startswith("saturated at concurrency 8")
+        assert [p["load"] for p in leg["points"]] == [1, 2, 4, 8]
+        assert all((path / p["run"] / "manifest.json").is_file() for p in leg["points"])
+        # the stored capacity is the one recomputed from the run directories
+        cap = capacity_of(data.legs[label].points, data.slos(), saturated=True)
+        assert leg["capacity"]["qps"] == pytest.approx(cap.qps) and leg["capacity"]["kind"] == cap.kind
+    assert (path / "pareto.png").stat().st_size > 10_000
+
+
+def test_no_stop_runs_every_point(tmp_path: Path) -> None:
+    runner = Runner(SPEEDS)
+    sweep_spec = spec(stop_on_saturation=False, loads=(1, 4, 16))
+    SweepDriver(tmp_path, sweep_spec, LEGS, runner, progress=False).run()
+    assert len(runner.calls) == 6
+
+
+def test_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
+    runner = Runner(SPEEDS, fail_on=4, exc=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        SweepDriver(tmp_path, spec(), LEGS, runner, sweep_id="s", progress=False).run()
+    raw = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert raw["status"] == "incomplete" and "interrupted" in raw["reason"]
+    # the interrupted point ("on" at load 2) was saved by its runner: it is adopted, marked incomplete
+    on = raw["legs"]["on"]["points"]
+    assert [p["load"] for p in on] == [1, 2] and on[1]["status"] == "incomplete"
+    assert [p["load"] for p in raw["legs"]["off"]["points"]] == [1, 2]
+
+
+def test_an_error_marks_the_sweep_incomplete_with_the_reason(tmp_path: Path) -> None:
+    runner = Runner(SPEEDS, fail_on=3, exc=UserError("cannot reach http://127.0.0.1:2"))
+    with pytest.raises(UserError):
+        SweepDriver(tmp_path, spec(), LEGS, runner, sweep_id="s", progress=False).run()
+    raw = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert raw["status"] == "incomplete" and "cannot reach" in raw["reason"]
+
+
+def test_spec_rejects_bad_loads() -> None:
+    for loads in ((), (2, 1), (1, 1), (0, 1), (1.5,), (1, math.inf)):
+        with pytest.raises(ValueError):
+            spec(loads=loads)
+    wl, rate = spec(mode="rate", loads=(2.5,), max_concurrency=16).point(2.5)
+    assert rate == 2.5 and wl.concurrency == 16 and wl.request_rates == [2.5]
+
+
+def test_plan_command_on_a_stored_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = SweepDriver(tmp_path, spec(), LEGS, Runner(SPEEDS), sweep_id="s", progress=False).run()
+    args = ["--target-qps", "500", "--gpu-hour-cost", "2", "--n-boot", "200"]
+    assert main(["plan", "--sweep", str(path), *args]) == 0
+    plan = json.loads((path / "plan.json").read_text())
+    out = capsys.readouterr().out
+    assert "To serve 500 req/s" in out and (path / "plan.png").is_file()
+    data = read_sweep(path)
+    for label in ("on", "off"):
+        qps = capacity_of(data.legs[label].points, data.slos(), saturated=True).qps
+        assert qps is not None and plan["legs"][label]["replicas"] == math.ceil(500 / qps)
+    # "on" is 0.8× as fast: the TEE overhead is positive and its CI says so
+    assert plan["capacity_overhead"]["value_pct"] > 0 and plan["capacity_overhead"]["significant"]
+    # other SLOs at plan time: a looser TTFT bound can only raise capacity
+    out_dir = tmp_path / "loose"
+    assert main(["plan", "--sweep", str(path), "--target-qps", "500", "--slo", "ttft_p99_ms=1000",
+                 "--n-boot", "0", "--out", str(out_dir)]) == 0
+    loose = json.loads((out_dir / "plan.json").read_text())
+    for label in ("on", "off"):
+        assert loose["legs"][label]["capacity"]["qps"] >= plan["legs"][label]["capacity"]["qps"]
+
+
+def test_plan_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--sweep", str(tmp_path), "--target-qps", "5"]) == 2
+    assert "not a sweep directory" in capsys.readouterr().err
+    assert main(["plan", "--sweep", str(tmp_path), "--target-qps", "0"]) == 2
+    assert main(["plan", "--sweep", str(tmp_path), "--target-qps", "5", "--gpu-hour-cost", "on=1"]) == 2
+
+
+def test_point_statistics_from_requests_match_the_summary(tmp_path: Path) -> None:
+    frame = synthetic_frame(8, 1.0, n=57, seed=3)
+    frame.loc[5, "ok"] = False
+    frame.loc[5, "ttft_ms"] = 1e6  # a failed request's stamp must not count
+    run = write_run(tmp_path, {"label": "on"}, requests=frame, summary=summarize(frame))
+    p = point_from_run(run, 8, closed_loop=True)
+    s = json.loads((run / "summary.json").read_text())
+    for stem in ("ttft", "tpot", "e2el"):
+        for stat in ("mean", "median", "p90", "p99"):
+            assert p.value(Metric(stem, stat)) == pytest.approx(s[f"{stat}_{stem}_ms"])
+    assert p.error_rate == pytest.approx(1 / 57) and p.qps == s["request_throughput"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(math.nan)), min_size=5, max_size=5),
+             min_size=1, max_size=6),
+    st.floats(0, 100),
+)
+def test_vectorised_percentile_equals_numpy(rows: list[list[float]], q: float) -> None:
+    a = np.array(rows, dtype=float)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: numpy warns, gives NaN
+        expected = np.nanpercentile(a, q, axis=1)
+    assert np.allclose(nanpercentile_rows(a, q), expected, equal_nan=True, rtol=1e-9, atol=1e-6)
