@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -97,3 +98,22 @@ def test_driver_timestamps_on_either_clock() -> None:
     m.anchor_wall_ns, m.anchor_perf_ns = 1_795_000_000_000_000_000, 5_000_000_000_000
     assert m._to_perf_ns(5_000_000_123) == 5_000_000_123_000  # monotonic µs, kept as is
     assert m.driver_clock == "monotonic"
+
+
+def test_cc_mode_gpm_zeros_while_busy_are_not_reported(tmp_path: Path) -> None:
+    data = json.loads((FIXTURES / "h100_cc_on.json").read_text())
+    data["calls"]["nvmlGpmSampleGet:gpu0"] = [{"value": None}]
+    data["calls"]["nvmlGpmMetricsGet"] = [{"value": [
+        {"metricId": m, "nvmlReturn": 0, "value": 0.0} for m in (2, 5, 10, 20, 21)]}]
+    path = tmp_path / "zeros.json"
+    path.write_text(json.dumps(data))
+    s = NvmlSampler(interval_s=0.1, gpm_every_s=0.1, nvml=ReplayNvml.from_file(path))
+    assert s.setup()
+    for i in range(4):
+        s.tick(i)
+        s.ticks += 1
+    t = s.table()
+    assert t is not None
+    for col in GPM_METRICS:
+        assert t[col].isna().all()
+        assert "GPM reads 0 while the GPU is busy" in s.summary()["fields"][col]

@@ -194,6 +194,7 @@ class NvmlSampler(Periodic):
                 self._read("cc", CC_READER[0], CC_READER[1], h, row)
             if gpu in self._gpm and gpm_due:
                 self._gpm_last[gpu] = self._gpm_step(gpu, h)
+                self._distrust_cc_zeros(gpu, row)
             row.update(self._gpm_last.get(gpu, {}))
             self.rows.append(row)
             self._util_samples(gpu, h)
@@ -216,6 +217,17 @@ class NvmlSampler(Periodic):
             self.util_rows.append((self._to_perf_ns(ts), gpu, ts, float(s.sampleValue.uiVal)))
             last = max(last, ts)
         self._last_util_ts[gpu] = last
+
+    def _distrust_cc_zeros(self, gpu: int, row: dict[str, Any]) -> None:
+        """In CC mode, GPM answering all zeros while the GPU is busy means the counters are
+        closed, not idle: report that, never the zeros."""
+        vals = self._gpm_last.get(gpu, {})
+        busy = (row.get("gpu_util_pct") or 0) > 0
+        if self.cc_on and busy and vals and all(v == 0.0 for v in vals.values()):
+            for col in GPM_METRICS:
+                self.unavailable[col] = "unavailable (CC mode): GPM reads 0 while the GPU is busy"
+            self._gpm.clear()
+            self._gpm_last.clear()
 
     def _to_perf_ns(self, ts_us: int) -> int:
         """The driver stamps samples in CPU microseconds; NVML documents no clock, so decide
