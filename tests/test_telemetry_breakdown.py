@@ -122,3 +122,13 @@ def test_compare_names_the_component_that_grew(tmp_path: Path) -> None:
 def test_clock_event_names() -> None:
     assert clock_event_names(0) == []
     assert clock_event_names(0x1 | 0x40) == ["gpu_idle", "hw_thermal_slowdown"]
+
+
+def test_runs_without_usable_requests_say_why(tmp_path: Path) -> None:
+    suite = write_run(tmp_path, {"label": "on", "kind": "cpu"}, summary={})
+    assert breakdown(suite) == {"run_id": suite.name, "available": False,
+                                "reason": "the run has no requests.parquet"}
+    req = requests(500.0, 60.0)
+    req["sent_ns"] = None
+    imported = write_run(tmp_path, {"label": "off"}, requests=req, summary={})
+    assert "timestamps" in breakdown(imported)["reason"]

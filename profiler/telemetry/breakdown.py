@@ -200,10 +200,15 @@ def _field_reasons(run: Run) -> dict[str, str]:
 
 def breakdown(run: Run | Path | str) -> dict[str, Any]:
     r = run if isinstance(run, Run) else read_run(Path(run))
-    requests = r.requests
+    requests = r.table("requests")
+    if requests is None:  # a suite run (results.parquet) has no per-request timing
+        return {"run_id": r.run_id, "available": False, "reason": "the run has no requests.parquet"}
     win = window_ns(requests)
     if win is None:
-        return {"run_id": r.run_id, "available": False, "reason": "no successful measured request"}
+        ok = _measured(requests)
+        why = ("no request carries send/last-token timestamps (an imported run?)" if len(ok)
+               else "no successful measured request")
+        return {"run_id": r.run_id, "available": False, "reason": why}
     t0, t1 = win
     tokens = int(_measured(requests)["output_tokens"].fillna(0).sum())
     return {
