@@ -66,7 +66,7 @@ def _window_weights(
     if min(u_on, u_off) < MIN_WINDOW_UNITS or not (
         np.all(np.isfinite(on.win_seconds)) and np.all(np.isfinite(off.win_seconds))
     ):
-        return (None, None), "none (no timestamps and fewer than 3 repetitions)"
+        return (None, None), "none (one run per leg and no per-request timestamps)"
     how = (
         "time windows (batch means)"
         if on.time_windows and off.time_windows

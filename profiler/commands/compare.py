@@ -19,9 +19,10 @@ from profiler.errors import UserError
 DESCRIPTION = """\
 Compare TEE-on runs against TEE-off runs. For TTFT, TPOT, ITL, E2EL (mean, p50, p90, p99), TPS,
 QPS and goodput (when the workload has SLOs) it prints on, off, the overhead in % (positive = the
-TEE costs) and a 95% bootstrap CI; * marks an overhead whose CI excludes 0. The bootstrap is paired
-when both legs sent the same prompts in the same order, two-stage (runs, then requests) when a leg
-has repetitions. Writes DIR/comparison.json (see docs/analysis.md).
+TEE costs) and a 95% CI; * marks an overhead whose CI excludes 0. One run per leg: bootstrap over
+requests, paired when both legs sent the same prompts in the same order. Several runs per leg
+(repetitions): the run is the unit, a Welch t-interval on per-run values. Writes
+DIR/comparison.json (see docs/analysis.md for the statistics).
 
 ON and OFF are run directories or folders of runs (every run under them is a repetition); add
 more with --on/--off.
@@ -197,12 +198,17 @@ def _print_volume(tv: dict[str, Any], console: Console) -> None:
         f"better fit on bins: {fit['better_fit_on_bins']}): "
         f"overhead {_pct(fit['overhead_at_min_pct'])} at {lo:.0f} tokens → "
         f"{_pct(fit['overhead_at_max_pct'])} at {hi:.0f}; < 5% from "
-        f"{f'{below5:.0f} tokens' if below5 is not None else 'never within the data range'}, < 1% from "
-        f"{f'{below1:.0f} tokens' if below1 is not None else 'never within the data range'}; "
+        f"{_from(below5, lo)}, < 1% from {_from(below1, lo)}; "
         f"{_pct(fit['change_per_10k_tokens_pct'])} pts per +10k tokens"
         + (f" (CI {ci[0]:+.2f}…{ci[1]:+.2f})" if ci else "")
         + (" [extrapolated beyond the data]" if fit["extrapolated"] else "")
     )
+
+
+def _from(threshold: float | None, smallest: float) -> str:
+    if threshold is None:
+        return "never within the data range"
+    return "every size in the data" if threshold <= smallest else f"{threshold:.0f} tokens"
 
 
 COMMANDS.add(
