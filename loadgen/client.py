@@ -325,7 +325,7 @@ class Slot:
             await fut
         finally:
             timer.cancel()
-            if not fut.done():  # cancelled (run stopped): the request did not finish
+            if conn.rec is rec:  # cancelled (run stopped) before the response ended
                 conn.abort("cancelled: the run was stopped")
         if conn.closed or not conn.keep_alive:
             self.conn = None

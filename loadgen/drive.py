@@ -26,6 +26,7 @@ from loadgen.records import RawRecord
 from loadgen.workload import Prompt
 
 PROBE_INTERVAL_S = 0.01
+STOPPED = "stopped"
 #: Stop early when this many requests in a row cannot even connect: the server is gone.
 DEAD_AFTER = 3
 
@@ -69,7 +70,7 @@ class _Stopper:
 
     def check(self) -> bool:
         if self.reason is None and self.should_stop is not None and self.should_stop():
-            self.stop("interrupted")
+            self.stop(STOPPED)
         return self.reason is not None
 
     def stop(self, reason: str) -> None:
@@ -77,6 +78,13 @@ class _Stopper:
             self.reason = reason
             for t in self.tasks:
                 t.cancel()
+
+
+async def _sleep_until(target_ns: int) -> None:
+    """Never early: uvloop timers run on a cached millisecond clock and can fire up to ~1 ms
+    before the real deadline, so finish the last stretch by yielding to the loop."""
+    while (left := target_ns - perf_counter_ns()) > 0:
+        await asyncio.sleep(left / 1e9 if left > 1_000_000 else 0)
 
 
 def _resolve_now(fut: asyncio.Future[int]) -> None:
@@ -174,9 +182,7 @@ async def drive(
             # past the duration: stop sending, but let requests in flight finish
             if deadline is not None and target >= deadline:
                 return
-            delay = target - perf_counter_ns()
-            if delay > 0:
-                await asyncio.sleep(delay / 1e9)
+            await _sleep_until(target)
             if stopper.check() or (deadline is not None and perf_counter_ns() >= deadline):
                 return
             p = share.prompts[i]

@@ -7,7 +7,8 @@ their ``perf_counter_ns()`` stamps are CLOCK_MONOTONIC, one clock for the whole 
 merged records compare directly.
 
 Ctrl-C (SIGINT) or ``stop.set()`` stops sending; in-flight requests are marked cancelled and
-the result says ``interrupted`` — the caller saves it as an incomplete run.
+the result says ``interrupted`` (Ctrl-C) or ``stopped`` (the flag) — the caller saves it as an
+incomplete run.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from loadgen.drive import Share, ShareResult, drive
+from loadgen.drive import STOPPED, Share, ShareResult, drive
 from loadgen.health import client_health
 from loadgen.records import to_frame
 from loadgen.schedule import offsets_ns
 from loadgen.workload import Prompt
+
+INTERRUPTED = "interrupted"
 
 #: The common t0 lies this far after every worker reported ready (spawned processes wake up).
 START_MARGIN_NS = 50_000_000
@@ -65,8 +68,9 @@ class RunSpec:
 @dataclass
 class RunResult:
     frame: pd.DataFrame  # REQUEST_COLUMNS + extras, warm-up rows flagged warmup=True
-    interrupted: bool
+    interrupted: bool  # sending stopped early (reason says why); the run is incomplete
     reason: str | None
+    sigint: bool  # the stop was Ctrl-C
     health: dict[str, Any]
     wall_anchor: dict[str, int]  # time.time_ns() and perf_counter_ns() taken together
     t0_ns: int
@@ -100,12 +104,17 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 @contextlib.contextmanager
-def _sigint_sets(flag: threading.Event) -> Iterator[None]:
+def _sigint_sets(flag: threading.Event, sigint: threading.Event) -> Iterator[None]:
     """While driving, Ctrl-C sets ``flag`` (stop sending, keep results) instead of raising."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, lambda *_: flag.set())
+
+    def handler(*_: object) -> None:
+        sigint.set()
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
@@ -247,7 +256,8 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
         ramp_up_s=spec.ramp_up_s, concurrency=spec.concurrency,
     )
     shares = _shares(spec, offsets)
-    flag = threading.Event()
+    flag = threading.Event()  # stop sending (Ctrl-C or the caller's stop flag)
+    sigint = threading.Event()  # it was Ctrl-C: the caller re-raises KeyboardInterrupt after saving
     watcher_done = threading.Event()
 
     def watch() -> None:  # an external stop flag (service, orchestrator) → our flag
@@ -259,7 +269,7 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        with _sigint_sets(flag):
+        with _sigint_sets(flag, sigint):
             if len(shares) == 1:
                 parts = [_run_single(spec, shares[0], progress, flag)]
             else:
@@ -277,10 +287,13 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     )
     reasons = [part.stopped for part in parts if part.stopped]
     if flag.is_set() and not reasons:
-        reasons = ["interrupted"]
+        reasons = [STOPPED]
+    if sigint.is_set():
+        reasons = [INTERRUPTED if r == STOPPED else r for r in reasons]
     return RunResult(
         frame=frame,
         interrupted=bool(reasons),
+        sigint=sigint.is_set(),
         reason="; ".join(dict.fromkeys(reasons)) or None,
         health=health,
         wall_anchor=parts[0].wall_anchor,

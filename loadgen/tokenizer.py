@@ -12,12 +12,15 @@ Counting happens while prompts are built, before any clock starts; never on the 
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from loadgen.registry import Registry
 
@@ -68,12 +71,29 @@ def hf_counter(path: str, _: str | None = None) -> TokenCounter:
 @COUNTERS.register("endpoint")
 def endpoint_counter(base_url: str, model: str | None = None) -> TokenCounter:
     url = base_url.rstrip("/") + "/tokenize"
+    parts = urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn: list[http.client.HTTPConnection] = []  # one keep-alive connection for all counts
+
+    def post(body: bytes) -> dict[str, Any]:
+        if not conn:
+            conn.append(cls(parts.hostname or "127.0.0.1", parts.port, timeout=30))
+        c = conn[0]
+        c.request("POST", parts.path, body=body, headers={"Content-Type": "application/json"})
+        resp = c.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise OSError(f"HTTP {resp.status}: {data[:120]!r}")
+        out: dict[str, Any] = json.loads(data)
+        return out
 
     def count(text: str) -> int:
         body = json.dumps({"model": model, "prompt": text}).encode()
-        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            out = json.loads(r.read())
+        try:
+            out = post(body)
+        except (http.client.HTTPException, ConnectionError):
+            conn.clear()  # the server closed the idle connection: retry once on a new one
+            out = post(body)
         return int(out["count"]) if "count" in out else len(out["tokens"])
 
     return TokenCounter("endpoint", count, url)

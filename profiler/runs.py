@@ -199,7 +199,7 @@ def _save(
             "max_connect_ms": float(connect.max()) if connect.size else None,
         },
     )
-    if result.reason == "interrupted":
+    if result.sigint:
         print(f"interrupted: saved {len(requests)} requests to {path} (status incomplete)", file=sys.stderr)
         raise KeyboardInterrupt
     return path

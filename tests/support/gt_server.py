@@ -53,7 +53,8 @@ class RequestLog:
     prompt_tokens: int
     max_tokens: int
     start_ns: int = 0  # left the queue
-    event_ns: list[int] = field(default_factory=list)
+    event_ns: list[int] = field(default_factory=list)  # stamped right after each event's write
+    write_ns: list[int] = field(default_factory=list)  # stamped right before it (the send time)
     fault: str = "none"
 
 
@@ -141,12 +142,10 @@ class GroundTruth:
                 request.transport.close()  # the connection dies mid-stream
                 return resp
             if entry.fault == "garbage" and i == 1:
-                await resp.write(b"data: {not json at all\n\n")
-                entry.event_ns.append(time.perf_counter_ns())
+                await self._write(resp, entry, b"data: {not json at all\n\n")
             elif entry.fault == "error_event" and i == 2:
                 err = {"error": {"message": "injected server error", "type": "InternalError", "code": 500}}
-                await resp.write(b"data: " + json.dumps(err).encode() + b"\n\n")
-                entry.event_ns.append(time.perf_counter_ns())
+                await self._write(resp, entry, b"data: " + json.dumps(err).encode() + b"\n\n")
                 break
             text = f" t{i}"
             choice = (
@@ -155,8 +154,7 @@ class GroundTruth:
                 else {"index": 0, "text": text, "finish_reason": None, "logprobs": None}
             )
             chunk = {"id": entry.request_id, "object": obj, "model": o.model, "choices": [choice]}
-            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-            entry.event_ns.append(time.perf_counter_ns())
+            await self._write(resp, entry, b"data: " + json.dumps(chunk).encode() + b"\n\n")
             itl = o.itl_ms + o.itl_per_running_ms * self.running
             deadline += itl / 1000
         if include_usage:
@@ -170,6 +168,14 @@ class GroundTruth:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    @staticmethod
+    async def _write(resp: web.StreamResponse, entry: RequestLog, data: bytes) -> None:
+        # Bracket the write: a client may stamp the bytes before the write call returns, so the
+        # send time of an event is write_ns (just before), and event_ns (just after) bounds it.
+        entry.write_ns.append(time.perf_counter_ns())
+        await resp.write(data)
+        entry.event_ns.append(time.perf_counter_ns())
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": self.opts.model, "object": "model"}]})
