@@ -154,3 +154,11 @@ def test_scraper_survives_a_dead_endpoint() -> None:
         s._halt.wait(0.01)
     s.stop()
     assert s.table() is None and s.summary()["last_error"]
+
+
+def test_name_filter_gives_the_same_kept_samples() -> None:
+    from profiler.telemetry.scrape import KEEP
+
+    path = FIXTURES / "vllm_metrics.txt"
+    text = path.read_text() if path.exists() else TEXT
+    assert parse_prometheus(text, KEEP) == keep(parse_prometheus(text))
