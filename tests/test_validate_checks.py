@@ -178,3 +178,11 @@ def test_cli_replay_is_labelled(capsys: pytest.CaptureFixture[str],
                      env_replay=str(FIXTURES / "h100_cc_on.json"))
     assert "replayed from replay:" in " ".join(out.split())
     assert code in (EXIT_HOLDS, EXIT_FAILS)
+
+
+def test_help_documents_the_exit_codes() -> None:
+    from profiler.commands.validate import DESCRIPTION
+
+    for code, words in ((EXIT_HOLDS, "holds"), (EXIT_FAILS, "does not"), (EXIT_NO_GPU, "no NVIDIA GPU")):
+        assert any(line.strip().startswith(f"{code} ") and words in line
+                   for line in DESCRIPTION.splitlines()), code
