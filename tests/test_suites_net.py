@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from loadgen.plain import PLAIN_COLUMNS, PlainSpec, plain_summary
-from profiler.suites.net import target_tags, tls_share_pct
+from profiler.errors import UserError
+from profiler.suites.net import ensure_open_files, target_tags, tls_share_pct
 
 MS = 1_000_000
 
@@ -62,3 +63,16 @@ def test_target_tags() -> None:
 def test_tls_share() -> None:
     assert tls_share_pct(6.0, 8.0) == pytest.approx(25.0)
     assert tls_share_pct(8.0, 8.0) == 0.0
+
+
+def test_open_file_limit_is_raised_or_explained() -> None:
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        ensure_open_files(64)  # always below any sane limit: no change, no error
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)
+        if hard != resource.RLIM_INFINITY:
+            with pytest.raises(UserError, match="hard limit"):
+                ensure_open_files(hard + 1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

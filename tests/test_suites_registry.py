@@ -32,6 +32,7 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
         assert f"\n{name} " in "\n" + out
 
 
+@pytest.mark.slow  # importing torch takes seconds
 def test_gpu_without_cuda_is_skipped_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     try:
         import torch
@@ -103,3 +104,18 @@ def test_complete_run_layout(tmp_path: Path) -> None:
     assert run.complete and run.label == "off" and run.manifest["suite"]["repeats"] == 2
     assert run.summary["repeats"] == 2 and "environment" in run.manifest
     assert "fake" not in SUITES  # run_suite does not need registration
+
+
+def test_ctrl_c_keeps_partial_results_and_propagates(tmp_path: Path) -> None:
+    def measure(args: argparse.Namespace, rows: Rows, tick: object) -> None:
+        if rows.repeat == 1:
+            raise KeyboardInterrupt
+        rows.add("m", 5.0, unit="u", direction="throughput", case="c")
+
+    suite = Suite(name="fake", help="", add_arguments=lambda p: None, measure=measure)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, argparse.Namespace(label="on", out=tmp_path, repeats=3), quiet=True)
+    (run_dir,) = tmp_path.iterdir()
+    run = read_run(run_dir)
+    assert run.manifest["status"] == "incomplete" and "Ctrl-C" in run.manifest["reason"]
+    assert run.summary["metrics"][0]["mean"] == 5.0

@@ -98,9 +98,11 @@ def _print_summary(path: Path) -> None:
     Console().print(table)
 
 
-def _fmt(x: float | None) -> str:
+def _fmt(x: float | str | None) -> str:
     if x is None:
         return "n/a"
+    if isinstance(x, str):  # store writes ±inf as a string
+        return x
     return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 

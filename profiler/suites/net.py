@@ -31,6 +31,22 @@ def tls_share_pct(latency_http: float, latency_https: float) -> float:
     return 100.0 * (latency_https - latency_http) / latency_https
 
 
+def ensure_open_files(needed: int) -> None:
+    """Thousands of connections need as many file descriptors: raise the soft limit up to the
+    hard one if needed, else say how (the seed's gateway runs used up to 2000 connections)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX: nothing to check
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < needed:
+            raise UserError(f"--concurrency needs ~{needed} open files but the hard limit is {hard}; "
+                            f"raise it (e.g. `ulimit -Hn {needed}` as root) or lower --concurrency")
+
+
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", action="append", required=True,
                    help="target URL (repeat for HTTP and HTTPS of the same gateway)")
@@ -63,6 +79,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
             raise UserError(f"--header {h!r} must look like 'Name: value'")
         headers[name.strip()] = value.strip()
     args._headers = headers
+    ensure_open_files(max(args.concurrency) + 64)
     return {
         "urls": list(args.url), "targets": target_tags(args.url), "concurrency": list(args.concurrency),
         "requests": args.requests, "duration_s": args.duration, "method": args.method,
