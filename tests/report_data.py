@@ -93,19 +93,22 @@ def request_rows(
 
 
 def telemetry_rows(start_ns: int, seconds: float, util: float, seed: int) -> pd.DataFrame:
-    """Hand-made NVML-shaped samples at 10 Hz (test input, not a measurement)."""
+    """Hand-made samples in the sampler's own columns, at 10 Hz (test input, not a measurement)."""
+    from profiler.telemetry.sampler import TELEMETRY_COLUMNS
+
     rng = np.random.default_rng(seed)
-    t = start_ns + (np.arange(0, seconds, 0.1) * NS_PER_S).astype(np.int64)
-    return pd.DataFrame(
-        {
-            "time_ns": t,
-            "gpu": 0,
-            "gpu_util_pct": np.clip(rng.normal(util, 5, t.size), 0, 100),
-            "power_w": rng.normal(350, 20, t.size),
-            "mem_used_mib": np.full(t.size, 70_000.0),
-            "temp_c": rng.normal(55, 1, t.size),
-        }
-    )
+    t = start_ns + (np.arange(0, seconds + 0.2, 0.1) * NS_PER_S).astype(np.int64)
+    power = rng.normal(350, 20, t.size)
+    frame = pd.DataFrame({c: np.full(t.size, np.nan) for c in TELEMETRY_COLUMNS})
+    frame["t_ns"] = t
+    frame["gpu"] = 0
+    frame["gpu_util_pct"] = np.clip(rng.normal(util, 5, t.size), 0, 100)
+    frame["power_w"] = power
+    frame["energy_mj"] = np.cumsum(power * 0.1 * 1000)  # the driver's cumulative counter
+    frame["mem_used_mib"] = 70_000.0
+    frame["sm_clock_mhz"] = 1980.0
+    frame["clock_event_reasons"] = 0
+    return frame
 
 
 def make_run(

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from profiler.report import fits, plots_latency
+from profiler.report.breakdown_view import breakdown_blocks
 from profiler.report.environment import environment_blocks
 from profiler.report.model import FigureBlock, Options, Paragraph, Report, Section, Table, Warn, Warnings
 from profiler.report.run_view import run_figures, run_warnings, summary_tables
@@ -264,6 +265,10 @@ def comparison_sections(
     if tv_section.blocks:
         sections.append(tv_section)
 
+    sections.append(Section("Where the time went").add(
+        *breakdown_blocks(on_runs[0].path if on_runs else None, off_runs[0].path if off_runs else None)
+    ))  # fmt: skip
+
     summaries = {lab: runs[0].summary for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
     if summaries:
         n = max(len(on_runs), len(off_runs))
@@ -286,21 +291,11 @@ def comparison_sections(
             t = runs[0].table("telemetry") if runs else None
             if t is not None and not t.empty:
                 tel[lab] = t
-        figs = run_figures(legs, tel, prefix)
-        # The timeline of concatenated repeats would overlay unrelated runs: use the first one.
-        timeline = next(f for f in figs if f.name.endswith("timeline"))
-        timeline.build = _timeline_of({k: v for k, v in first.items() if v is not None})
-        plots.add(*figs)
+        plots.add(*run_figures(legs, tel, prefix, {k: v for k, v in first.items() if v is not None}))
     else:
         plots.add(Paragraph("The runs of this comparison were not found: no per-request plots."))
     sections.append(plots)
     return line, sections
-
-
-def _timeline_of(legs: Mapping[str, pd.DataFrame]) -> Any:
-    from profiler.report import plots_time
-
-    return lambda: plots_time.timeline(legs)
 
 
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:

@@ -42,6 +42,22 @@ FORMS.add("linear-cost", ("fixed + per-token cost per leg", _linear_cost))
 FORMS.add("exp-decay", ("c + a·e^(−T/τ)", _exp_decay))
 
 
+def band(fit: Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(tokens, low, high) of the stored pointwise 95% band of the curve, if the analysis gave one."""
+    stored = (fit or {}).get("curve")
+    if not isinstance(stored, Mapping):
+        return None
+    tx, lo, hi = stored.get("tokens"), stored.get("ci_low"), stored.get("ci_high")
+    if not tx or not lo or not hi or not len(tx) == len(lo) == len(hi):
+        return None
+    x, low, high = _floats(tx), _floats(lo), _floats(hi)
+    return (x, low, high) if np.isfinite(low).any() and np.isfinite(high).any() else None
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
 def params(fit: Mapping[str, Any]) -> dict[str, float]:
     """``{name: {value, ci_low, ci_high}}`` or ``{name: value}`` → ``{name: value}``."""
     out: dict[str, float] = {}
@@ -68,7 +84,7 @@ def curve(fit: Mapping[str, Any] | None, xs: Sequence[float]) -> tuple[np.ndarra
     if isinstance(stored, Mapping):
         tx, ty = stored.get("tokens"), stored.get("overhead_pct")
         if tx and ty and len(tx) == len(ty):
-            return np.asarray(tx, float), np.asarray(ty, float)
+            return _floats(tx), _floats(ty)
     form = str(fit.get("form", ""))
     if form not in FORMS:
         return None

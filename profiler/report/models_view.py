@@ -22,7 +22,7 @@ from profiler.report import plots_latency
 from profiler.report.comparison_view import resolve_runs
 from profiler.report.model import FigureBlock, Paragraph, Report, Section, Table
 from profiler.report.text import ci, headline, num, pct
-from profiler.store import COMPARISON, PROFILE, is_comparison_dir, read_json, read_run
+from profiler.store import COMPARISON, PROFILE, is_comparison_dir, read_json
 
 TABLE1 = (("output_throughput", "TPS (output tok/s)"), ("request_throughput", "QPS (req/s)"))
 TABLE2 = (("mean_ttft_ms", "TTFT (ms)"), ("mean_itl_ms", "ITL (ms)"))
@@ -63,16 +63,14 @@ def point_overhead(metric: str, on: float | None, off: float | None) -> dict[str
 
 
 def _gpu_busy(run_paths: Sequence[Path]) -> float | None:
+    """Mean GPU busy share (%) over a leg's runs, from the telemetry breakdown; None without NVML."""
+    from profiler.telemetry.breakdown import breakdown
+
     values = []
     for p in run_paths:
-        tel = read_run(p).table("telemetry")
-        if tel is None or tel.empty:
-            continue
-        cols = [c for c in tel.columns if "util" in c.lower() and "mem" not in c.lower()]
-        if cols:
-            v = np.asarray(tel[cols[0]], dtype=float)
-            if np.isfinite(v).any():
-                values.append(float(np.nanmean(v)))
+        gpu = breakdown(p).get("gpu") or {}
+        if gpu.get("busy_fraction") is not None:
+            values.append(100.0 * float(gpu["busy_fraction"]))
     return float(np.mean(values)) if values else None
 
 

@@ -164,6 +164,9 @@ def token_volume(tv: Mapping[str, Any] | None, title: str = "Overhead against to
         r2 = [fit.get(k) for k in ("r2_on", "r2_off", "r2") if fit.get(k) is not None]
         r2_text = " (R² " + " / ".join(f"{float(v):.2f}" for v in r2) + ")" if r2 else ""
         ax.plot(cx, cy, color="#2471a3", lw=2, label=f"fit: {fits.describe(fit)}{r2_text}")
+    shade = fits.band(fit)
+    if shade is not None:
+        ax.fill_between(shade[0], shade[1], shade[2], color="#2471a3", alpha=0.15, label="fit: 95% band")
     alt = (fit or {}).get("alternative")
     alt_curve = fits.curve({**alt, "token_range": (fit or {}).get("token_range")}, xs) if alt else None
     if alt_curve is not None and alt is not None:

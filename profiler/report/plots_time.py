@@ -59,7 +59,8 @@ def in_flight(frame: pd.DataFrame, start_ns: float) -> tuple[np.ndarray, np.ndar
     return (t[order] - start_ns) / NS_PER_S, np.cumsum(d[order])
 
 
-def _start_ns(frame: pd.DataFrame) -> float | None:
+def start_ns(frame: pd.DataFrame) -> float | None:
+    """The leg's first send (perf_counter_ns), the zero of every time axis; None if none was sent."""
     sent = pd.to_numeric(frame["sent_ns"], errors="coerce")
     sent = sent[sent > 0]
     return float(sent.min()) if not sent.empty else None
@@ -71,7 +72,7 @@ def timeline(legs: Legs, title: str = "Timeline: throughput, concurrency and cli
     any_data = False
     for i, (label, raw) in enumerate(legs.items()):
         frame = measured(raw)
-        start = _start_ns(frame)
+        start = start_ns(frame)
         if start is None:
             continue
         any_data = True
@@ -124,91 +125,73 @@ def timeline(legs: Legs, title: str = "Timeline: throughput, concurrency and cli
     return fig
 
 
-#: Telemetry columns worth a panel, in order of interest: (substring, panel title, y label).
-TELEMETRY_PANELS = (
-    ("util", "GPU utilisation", "utilisation (%)"),
-    ("power", "GPU power", "power (W)"),
-    ("mem", "GPU memory", "memory"),
-    ("temp", "GPU temperature", "temperature (°C)"),
-    ("pcie", "PCIe throughput", "PCIe"),
-    ("clock", "clocks", "clock (MHz)"),
+#: Panels of telemetry.parquet (profiler.telemetry.sampler columns), in order of interest:
+#: (candidate columns, panel title, y label). The first candidate with data is drawn.
+TELEMETRY_PANELS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("gpu_util_pct", "gpm_sm_util_pct"), "GPU utilisation (share of time a kernel ran)", "utilisation (%)"),
+    (("power_w",), "GPU power", "power (W)"),
+    (("mem_used_mib",), "GPU memory used", "memory (MiB)"),
+    (("pcie_tx_kbps", "gpm_pcie_tx_mibps"), "PCIe transmit", "PCIe TX (as sampled: KB/s or MiB/s)"),
+    (("sm_clock_mhz",), "SM clock", "clock (MHz)"),
 )
-TIME_COLUMNS = ("wall_ns", "time_ns", "t_ns", "timestamp_ns", "ts_ns", "perf_ns", "mono_ns")
-TIME_S_COLUMNS = ("t_s", "time_s", "elapsed_s", "timestamp")
-GROUP_COLUMNS = ("gpu", "gpu_index", "index", "device")
-
-
-def telemetry_time_s(table: pd.DataFrame) -> np.ndarray | None:
-    for col in TIME_COLUMNS:
-        if col in table.columns:
-            v = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
-            return (v - np.nanmin(v)) / NS_PER_S
-    for col in TIME_S_COLUMNS:
-        if col in table.columns:
-            v = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
-            return v - np.nanmin(v)
-    return None
+MAX_PANELS = 4
+TIME_COLUMN = "t_ns"  # perf_counter_ns, the clock of requests.parquet (DESIGN §3)
+GROUP_COLUMN = "gpu"
 
 
 def telemetry_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(column, title, y label) for the numeric columns a reader cares about, at most four."""
-    numeric = [
-        c
-        for c in table.columns
-        if pd.api.types.is_numeric_dtype(table[c])
-        and c not in TIME_COLUMNS + TIME_S_COLUMNS + GROUP_COLUMNS
-        and table[c].notna().any()
-    ]
-    chosen: list[tuple[str, str, str]] = []
-    for key, title, ylabel in TELEMETRY_PANELS:
-        for c in numeric:
-            if key in c.lower() and all(c != x[0] for x in chosen):
-                unit_label = ylabel if "(" in ylabel else f"{ylabel} ({_unit_from_name(c)})"
-                chosen.append((c, f"{title}: {c}", unit_label))
-                break
-    return chosen[:4]
+    """(column, title, y label) of the panels with data, at most MAX_PANELS."""
+    chosen = []
+    for candidates, title, ylabel in TELEMETRY_PANELS:
+        col = next((c for c in candidates if c in table.columns and table[c].notna().any()), None)
+        if col is not None:
+            unit = (
+                "PCIe TX (KB/s)"
+                if col == "pcie_tx_kbps"
+                else "PCIe TX (MiB/s)"
+                if col.endswith("mibps")
+                else ylabel
+            )
+            chosen.append((col, f"{title}: {col}", unit))
+    return chosen[:MAX_PANELS]
 
 
-def _unit_from_name(col: str) -> str:
-    for suffix, unit in (
-        ("_mib", "MiB"),
-        ("_mb", "MB"),
-        ("_bytes", "bytes"),
-        ("_pct", "%"),
-        ("_w", "W"),
-        ("_kbps", "KB/s"),
-        ("_mhz", "MHz"),
-        ("_c", "°C"),
-    ):
-        if col.lower().endswith(suffix):
-            return unit
-    return "as sampled"
+def telemetry(
+    tables: Mapping[str, pd.DataFrame],
+    starts: Mapping[str, float] | None = None,
+    title: str = "GPU telemetry over time",
+) -> Figure:
+    """One panel per sampled quantity; one line per leg (and per GPU when there are several).
 
-
-def telemetry(tables: Mapping[str, pd.DataFrame], title: str = "GPU telemetry over time") -> Figure:
-    """One panel per interesting column; one line per leg (and per GPU when there are several)."""
+    Samples carry perf_counter_ns like the requests, so with ``starts`` (each leg's first
+    send) the time axis lines up with the timeline figure.
+    """
     first = next((t for t in tables.values() if t is not None and not t.empty), None)
     panels = telemetry_panels(first) if first is not None else []
-    fig, axes = new_figure(
-        title, max(len(panels), 1), 1, size=(11, 2.4 * max(len(panels), 1) + 1), sharex=True
-    )
+    n = max(len(panels), 1)
+    fig, axes = new_figure(title, n, 1, size=(11, 2.3 * n + 1.2), sharex=True)
+    xlabel = "time since the leg's first request (s)" if starts else "time since the first sample (s)"
+    axes[-1].set_xlabel(xlabel)
     if not panels:
-        no_data(axes[0], "numeric telemetry")
-        axes[0].set_xlabel("time since the first sample (s)")
+        no_data(axes[0], "telemetry values")
         return fig
     for i, (label, table) in enumerate(tables.items()):
-        t = telemetry_time_s(table)
-        if t is None:
-            t = np.arange(len(table), dtype=float)
-        group_col = next((g for g in GROUP_COLUMNS if g in table.columns), None)
-        groups = table.groupby(group_col).indices.items() if group_col else [(None, np.arange(len(table)))]
-        for gpu, idx in groups:
-            suffix = f" GPU {gpu}" if gpu is not None and len(list(table[group_col].unique())) > 1 else ""
+        if TIME_COLUMN not in table.columns:
+            continue
+        t_ns = pd.to_numeric(table[TIME_COLUMN], errors="coerce").to_numpy(float)
+        zero = (starts or {}).get(label, float(np.nanmin(t_ns)))
+        t = (t_ns - zero) / NS_PER_S
+        gpus = table[GROUP_COLUMN].to_numpy() if GROUP_COLUMN in table.columns else np.zeros(len(table))
+        several = len(set(gpus.tolist())) > 1
+        for gpu in sorted(set(gpus.tolist())):
+            sel = gpus == gpu
+            suffix = f" GPU {gpu}" if several else ""
             for ax, (col, _, _) in zip(axes, panels, strict=False):
                 if col in table.columns:
+                    values = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
                     ax.plot(
-                        t[idx],
-                        pd.to_numeric(table[col].iloc[idx], errors="coerce"),
+                        t[sel],
+                        values[sel],
                         lw=1.3,
                         color=leg_color(label, i),
                         label=f"{leg_name(label)}{suffix}",
@@ -218,5 +201,4 @@ def telemetry(tables: Mapping[str, pd.DataFrame], title: str = "GPU telemetry ov
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         legend_if_any(ax, fontsize=8, loc="upper right")
-    axes[-1].set_xlabel("time since the first sample (s)")
     return fig

@@ -164,9 +164,18 @@ def _plain(value: Any) -> str:
 
 
 def run_figures(
-    legs: Mapping[str, pd.DataFrame], telemetry: Mapping[str, pd.DataFrame], prefix: str = ""
+    legs: Mapping[str, pd.DataFrame],
+    telemetry: Mapping[str, pd.DataFrame],
+    prefix: str = "",
+    first: Mapping[str, pd.DataFrame] | None = None,
 ) -> list[FigureBlock]:
-    """CDFs, latency vs tokens, timeline and (when sampled) GPU telemetry for these legs."""
+    """CDFs, latency vs tokens, timeline and (when sampled) GPU telemetry for these legs.
+
+    ``legs`` may pool several repetitions (distributions); time-based figures use ``first``
+    (one run per leg, the one the telemetry belongs to), since pooled runs share no time axis.
+    """
+    one = dict(first) if first is not None else dict(legs)
+    starts = {lab: s for lab, f in one.items() if (s := plots_time.start_ns(f)) is not None}
     figs = [
         FigureBlock(
             f"{prefix}latency_cdf",
@@ -183,7 +192,7 @@ def run_figures(
         FigureBlock(
             f"{prefix}timeline",
             "Timeline",
-            lambda: plots_time.timeline(legs),
+            lambda: plots_time.timeline(one),
             "Output tokens/s, requests in flight and client lag over the run.",
         ),
     ]
@@ -192,7 +201,7 @@ def run_figures(
             FigureBlock(
                 f"{prefix}gpu_telemetry",
                 "GPU telemetry",
-                lambda: plots_time.telemetry(telemetry),
+                lambda: plots_time.telemetry(telemetry, starts),
                 "NVML samples taken in a background thread during the run.",
             )
         )
