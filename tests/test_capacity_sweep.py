@@ -154,7 +154,9 @@ def test_spec_rejects_bad_loads() -> None:
         with pytest.raises(ValueError):
             spec(loads=loads)
     wl, rate = spec(mode="rate", loads=(2.5,), max_concurrency=16).point(2.5)
-    assert rate == 2.5 and wl.concurrency == 16 and wl.request_rates == [2.5]
+    assert rate == 2.5 and wl.concurrency == 16 and wl.request_rates == [2.5] and wl.warmup == 8
+    wl, rate = spec(loads=(4,)).point(4)
+    assert math.isinf(rate) and wl.concurrency == 4 and wl.effective_warmup == 4
 
 
 def test_plan_command_on_a_stored_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

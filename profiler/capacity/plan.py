@@ -261,8 +261,7 @@ def plan_sweep(
     legs = {label: leg for label, leg in data.legs.items() if leg.points}
     caps = {k: capacity_of(leg.points, slos, saturated=leg.saturation.saturated) for k, leg in legs.items()}
     if gpus_per_replica is None:
-        tps = {int(leg.engine.get("tensor_parallel_size") or 1) for leg in legs.values()}
-        gpus_per_replica = max(tps)
+        gpus_per_replica = int(data.raw.get("tensor_parallel_size") or 1)
     reps = None
     if n_boot > 0:
         saturated = {label: leg.saturation.saturated for label, leg in legs.items()}

@@ -82,6 +82,7 @@ class SweepSpec:
     max_concurrency: int | None = None  # rate mode: the in-flight cap (default: no real cap)
     stop_on_saturation: bool = True
     model_key: str | None = None
+    tensor_parallel_size: int = 1  # GPUs per replica, from models.yaml (the plan's default)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -99,7 +100,10 @@ class SweepSpec:
             update: dict[str, Any] = {"concurrency": int(load), "request_rates": [math.inf], "repeats": 1}
             return self.workload.model_copy(update=update), math.inf
         cap = self.max_concurrency or self.workload.num_requests
-        update = {"concurrency": cap, "request_rates": [load], "repeats": 1}
+        # the default warm-up (= concurrency) would be the whole uncapped run again; a few
+        # requests warm connections and the engine just as well
+        warmup = self.workload.warmup if self.workload.warmup is not None else min(cap, 8)
+        update = {"concurrency": cap, "request_rates": [load], "repeats": 1, "warmup": warmup}
         return self.workload.model_copy(update=update), load
 
 
@@ -247,6 +251,7 @@ class SweepDriver:
             "mode": self.spec.mode,
             "loads": list(self.spec.loads),
             "max_concurrency": self.spec.max_concurrency,
+            "tensor_parallel_size": self.spec.tensor_parallel_size,
             "workload": self.spec.workload.model_dump(mode="json"),
             "slos": self.spec.slos.to_dict(),
             "max_error_rate": self.spec.slos.max_error_rate,

@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-qps", type=float, required=True, help="requests per second to serve")
     p.add_argument("--gpu-hour-cost", help="price of one GPU-hour per leg: on=4.2,off=3.5 (or one number)")
     p.add_argument("--gpus-per-replica", type=int,
-                   help="GPUs one replica uses (default: the engine's tensor_parallel_size, else 1)")
+                   help="GPUs one replica uses (default: the model's tensor_parallel_size in models.yaml)")
     p.add_argument("--slo", help="SLOs in ms (default: the sweep's), e.g. ttft_p99_ms=500,tpot_p99_ms=50")
     p.add_argument("--max-error-rate", type=float, default=None,
                    help="failed fraction a point may have and meet the SLOs (default: the sweep's)")

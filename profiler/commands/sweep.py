@@ -106,7 +106,9 @@ def _workload(base: WorkloadSpec, args: argparse.Namespace) -> WorkloadSpec:
         raise UserError(format_validation_error(exc, "command line").replace("\n", "; ")) from None
 
 
-def build_spec(args: argparse.Namespace, base: WorkloadSpec, model_key: str | None) -> SweepSpec:
+def build_spec(
+    args: argparse.Namespace, base: WorkloadSpec, model_key: str | None, tensor_parallel_size: int = 1
+) -> SweepSpec:
     if args.rates:
         mode, loads = "rate", parse_list(args.rates, "--rates")
     else:
@@ -124,13 +126,13 @@ def build_spec(args: argparse.Namespace, base: WorkloadSpec, model_key: str | No
         mode=mode, loads=loads, workload=_workload(base, args),
         slos=parse_slos(args.slo, args.max_error_rate), policy=policy,
         max_concurrency=args.max_concurrency, stop_on_saturation=not args.no_stop,
-        model_key=model_key,
+        model_key=model_key, tensor_parallel_size=tensor_parallel_size,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     entry = get_model(args.model, args.models)
-    spec = build_spec(args, entry.workload, args.model)
+    spec = build_spec(args, entry.workload, args.model, entry.engine.tensor_parallel_size)
     console, err = Console(), Console(stderr=True)
     sweep_id = args.sweep_id or new_sweep_id(args.model)
     path = Path(args.out) / sweep_id
