@@ -72,7 +72,7 @@ def test_standard_view_of_the_pair_is_paired_and_flags_the_short_outputs(qps1: d
     result = qps1["result"]
     assert result["method"]["bootstrap"] == "paired"  # same input_lens sequence in both files
     codes = {w["code"] for w in result["warnings"]}
-    assert "short_outputs" in codes and "throughput_no_ci" in codes
+    assert "short_outputs" in codes and "single_run" in codes
     short = next(w for w in result["warnings"] if w["code"] == "short_outputs")
     assert "31%" in short["message"]
     tps = next(m for m in result["metrics"] if m["metric"] == "output_throughput")

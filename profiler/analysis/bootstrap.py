@@ -1,6 +1,6 @@
 """Vectorised bootstrap: resampling weights and weighted statistics (pure numpy).
 
-A bootstrap resample is a row of integer counts over the N units (requests or windows): how many
+A bootstrap resample is a row of integer counts over the N units (requests, or runs): how many
 times each unit was drawn. With a (B × N) count matrix every statistic is a matrix product or a
 cumulative sum, so 2000 resamples of 1000 requests cost milliseconds, not a Python loop.
 

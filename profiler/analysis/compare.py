@@ -11,9 +11,8 @@ Choice of bootstrap (recorded in ``method.bootstrap``):
   DESIGN §7 shows is large) widens it honestly even with 2–3 runs. The token-volume fit, which
   needs requests, uses a two-stage bootstrap (runs, then requests within runs).
 
-Throughput (TPS, QPS, goodput) is resampled by time window (batch means; see ``legs``), paired
-by window index when the requests are paired. All resampling is seeded: same input + seed → the
-same comparison.json.
+Throughput (TPS, QPS, goodput) is one number per run (see ``legs``): its CI needs repetitions.
+All resampling is seeded: same input + seed → the same comparison.json.
 """
 
 from __future__ import annotations
@@ -27,12 +26,11 @@ import numpy as np
 from profiler import __version__
 from profiler.analysis import bootstrap as bs
 from profiler.analysis import paper, quality, token_volume
-from profiler.analysis.legs import DEFAULT_WINDOWS, Leg, load_leg, run_info
+from profiler.analysis.legs import Leg, load_leg, run_info
 from profiler.analysis.overhead import metric_rows
 from profiler.store import COMPARISON, utc_now, write_json
 
 SCHEMA_VERSION = 1
-MIN_WINDOW_UNITS = 3  # fewer resampling units than this cannot support an interval
 
 
 def _paired(on: Leg, off: Leg) -> bool:
@@ -59,28 +57,6 @@ def _request_weights(
     return bs.weights(rng, on.n, n_boot), bs.weights(rng, off.n, n_boot)
 
 
-def _window_weights(
-    rng: np.random.Generator, on: Leg, off: Leg, method: str, n_boot: int
-) -> tuple[tuple[np.ndarray | None, np.ndarray | None], str]:
-    u_on, u_off = len(on.win_seconds), len(off.win_seconds)
-    if min(u_on, u_off) < MIN_WINDOW_UNITS or not (
-        np.all(np.isfinite(on.win_seconds)) and np.all(np.isfinite(off.win_seconds))
-    ):
-        return (None, None), "none (one run per leg and no per-request timestamps)"
-    how = (
-        "time windows (batch means)"
-        if on.time_windows and off.time_windows
-        else "repetitions (per-run values)"
-    )
-    if method == "paired" and u_on == u_off and on.time_windows and off.time_windows:
-        w = bs.weights(rng, u_on, n_boot)
-        return (w, w), how + ", paired by window"
-    grouped = method == "repetitions"
-    w_on = bs.weights(rng, u_on, n_boot, on.win_groups if grouped else None)
-    w_off = bs.weights(rng, u_off, n_boot, off.win_groups if grouped else None)
-    return (w_on, w_off), how
-
-
 def _slos(on: Leg) -> dict[str, float]:
     workload = on.runs[0].manifest.get("workload") or {}
     slos = workload.get("slos") if isinstance(workload, dict) else None
@@ -101,15 +77,17 @@ def compare_legs(
     rng = np.random.default_rng(seed)
     method = design(on, off)
     w_on, w_off = _request_weights(rng, on, off, method, n_boot)
-    win, throughput_method = _window_weights(rng, on, off, method, n_boot)
     slos = _slos(on)
     by_run = method == "repetitions"
-    if by_run:
-        throughput_method = "per-run values, Welch t on logs"
+    throughput_method = (
+        "per-run values, Welch t on logs"
+        if by_run
+        else "none: throughput varies run to run and one run per leg cannot show by how much"
+    )
     metrics = metric_rows(
         on,
         off,
-        {"request": (w_on, w_off), "window": win},
+        {"request": (w_on, w_off), "run": (None, None)},
         with_goodput=bool(slos),
         confidence=confidence,
         by_run=by_run,
@@ -155,16 +133,15 @@ def compare_runs(
     n_boot: int = 2000,
     seed: int = 0,
     n_bins: int = token_volume.DEFAULT_BINS,
-    windows: int = DEFAULT_WINDOWS,
     confidence: float = bs.CONFIDENCE,
 ) -> dict[str, Any]:
     """Compare run directories (or folders of runs) and write ``<out>/comparison.json``."""
     on_paths = [on] if isinstance(on, (str, Path)) else list(on)
     off_paths = [off] if isinstance(off, (str, Path)) else list(off)
-    probe = load_leg(on_paths, "on", windows=windows)
+    probe = load_leg(on_paths, "on")
     slos = _slos(probe)
-    on_leg = load_leg(on_paths, "on", slos=slos, windows=windows) if slos else probe
-    off_leg = load_leg(off_paths, "off", slos=slos, windows=windows)
+    on_leg = load_leg(on_paths, "on", slos=slos) if slos else probe
+    off_leg = load_leg(off_paths, "off", slos=slos)
     result = compare_legs(
         on_leg,
         off_leg,

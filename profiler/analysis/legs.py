@@ -1,18 +1,16 @@
 """One leg of a comparison (all runs of TEE on, or of TEE off) as flat numpy arrays.
 
 Requests of every run are concatenated (warm-up rows dropped); ``groups`` holds each run's row
-indices so repetitions can be resampled run-first. Throughput is measured over *windows*:
-
-- with send/arrival timestamps, each run's span [first send, last end] is cut into equal time
-  windows; every output token is attributed to the window its content event arrived in, every
-  completion to the window it ended in. Σ tokens / Σ window lengths = Σ tokens / duration exactly,
-  so the point estimate is DESIGN §3's TPS, and resampling windows gives a batch-means CI;
-- without timestamps (v0.5.x imports) each run is one window: the CI then comes from
-  repetitions only, and a single run per leg has a point estimate but no CI.
+indices so repetitions can be analysed run by run. Throughput has one value per run: Σ tokens (or
+completions) over the run's duration (DESIGN §3: end of the last request − first send; imports
+without timestamps use the file's own duration). Its uncertainty is run-to-run, so a throughput
+CI needs repetitions: requests or time windows of one run cannot show how long *another* run
+would have taken (a paired window bootstrap gave zero-width QPS intervals in an A/A test).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loadgen.metrics import NS_PER_S, measured, meets_slos
+from loadgen.metrics import duration_s, measured, meets_slos
 from profiler.errors import UserError
 from profiler.store import Run, list_runs, read_run
-
-DEFAULT_WINDOWS = 10
 
 
 @dataclass
@@ -43,15 +39,16 @@ class Leg:
     input_tokens: np.ndarray
     output_tokens: np.ndarray
     ok: np.ndarray
+    output_tokens_raw: np.ndarray  # unmasked (throughput counts tokens of ok requests only)
     itl_pooled: np.ndarray  # exact pooled gaps (point estimates)
     itl_owner: np.ndarray  # request index of each pooled gap
-    # throughput windows
-    win_tokens: np.ndarray = field(default_factory=lambda: np.empty(0))
-    win_done: np.ndarray = field(default_factory=lambda: np.empty(0))
-    win_good: np.ndarray = field(default_factory=lambda: np.empty(0))
-    win_seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
-    win_groups: list[np.ndarray] = field(default_factory=list)
-    time_windows: bool = False
+    # throughput: one total per run
+    run_tokens: np.ndarray = field(default_factory=lambda: np.empty(0))
+    run_done: np.ndarray = field(default_factory=lambda: np.empty(0))
+    run_good: np.ndarray = field(default_factory=lambda: np.empty(0))
+    run_seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
+    run_groups: list[np.ndarray] = field(default_factory=list)
+    timestamps: bool = False
 
     @property
     def n(self) -> int:
@@ -80,7 +77,6 @@ def load_leg(
     label: str,
     *,
     slos: Mapping[str, float] | None = None,
-    windows: int = DEFAULT_WINDOWS,
 ) -> Leg:
     runs = [read_run(p) for p in expand_paths(paths)]
     frames, groups, start = [], [], 0
@@ -119,10 +115,11 @@ def load_leg(
         input_tokens=col("input_tokens"),
         output_tokens=col("output_tokens"),
         ok=ok,
+        output_tokens_raw=pd.to_numeric(frame["output_tokens"], errors="coerce").fillna(0).to_numpy(float),
         itl_pooled=np.concatenate(itls) if itls else np.empty(0),
         itl_owner=np.repeat(np.arange(len(itls)), counts.astype(int)),
     )
-    _windows(leg, slos or {}, windows)
+    _windows(leg, slos or {})
     return leg
 
 
@@ -141,33 +138,22 @@ def _ts(frame: pd.DataFrame, name: str) -> np.ndarray | None:
     return values
 
 
-def _windows(leg: Leg, slos: Mapping[str, float], k: int) -> None:
+def _windows(leg: Leg, slos: Mapping[str, float]) -> None:
+    """Per run: tokens, completions, SLO-meeting completions, seconds."""
     good_mask = meets_slos(leg.frame, slos).to_numpy() if slos else leg.ok
-    tokens, done, good, seconds, wgroups = [], [], [], [], []
-    offset = 0
     timed = all(_has_times(leg.frame.iloc[g]) for g in leg.groups)
+    seconds = []
     for r, g in enumerate(leg.groups):
-        f = leg.frame.iloc[g]
-        ok = leg.ok[g]
-        if timed:
-            t, d, gd, s = _time_windows(f, ok, good_mask[g], k)
-        else:
-            dur = _duration(leg.runs[r])
-            t = np.array([np.nansum(leg.output_tokens[g])])
-            d, gd = np.array([ok.sum()], dtype=float), np.array([good_mask[g].sum()], dtype=float)
-            s = np.array([dur])
-        wgroups.append(np.arange(offset, offset + len(s)))
-        offset += len(s)
-        tokens.append(t)
-        done.append(d)
-        good.append(gd)
-        seconds.append(s)
-    leg.win_tokens = np.concatenate(tokens)
-    leg.win_done = np.concatenate(done)
-    leg.win_good = np.concatenate(good)
-    leg.win_seconds = np.concatenate(seconds)
-    leg.win_groups = wgroups
-    leg.time_windows = timed
+        dur = duration_s(leg.frame.iloc[g]) if timed else math.nan
+        seconds.append(dur if dur == dur and dur > 0 else _duration(leg.runs[r]))
+    leg.run_tokens = np.array(
+        [np.nansum(np.where(leg.ok[g], leg.output_tokens_raw[g], 0)) for g in leg.groups]
+    )
+    leg.run_done = np.array([float(leg.ok[g].sum()) for g in leg.groups])
+    leg.run_good = np.array([float((good_mask[g] & leg.ok[g]).sum()) for g in leg.groups])
+    leg.run_seconds = np.array(seconds, dtype=float)
+    leg.run_groups = [np.array([r]) for r in range(len(leg.groups))]
+    leg.timestamps = timed
 
 
 def _has_times(f: pd.DataFrame) -> bool:
@@ -185,37 +171,6 @@ def _duration(run: Run) -> float:
     if not isinstance(dur, (int, float)) or not dur > 0:
         raise UserError(f"{run.path}: no duration in summary.json and no timestamps to derive one")
     return float(dur)
-
-
-def _time_windows(
-    f: pd.DataFrame, ok: np.ndarray, good: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    sent = _ts(f, "sent_ns")
-    first = _ts(f, "first_ns")
-    last = _ts(f, "last_ns")
-    end = _ts(f, "end_ns")
-    assert sent is not None and first is not None and last is not None
-    end = np.where(np.isfinite(end), end, last) if end is not None else last
-    t0 = np.nanmin(sent)
-    t1 = np.nanmax(np.where(np.isfinite(end), end, np.nan)) if np.isfinite(end).any() else np.nan
-    if not np.isfinite(t1) or t1 <= t0:
-        return np.zeros(1), np.zeros(1), np.zeros(1), np.array([np.nan])
-    edges = np.linspace(t0, t1, k + 1)
-    tokens = np.zeros(k)
-    n_out = pd.to_numeric(f["output_tokens"], errors="coerce").fillna(0).to_numpy(float)
-    for fi, v, n, good_i in zip(first, f["itl_ms"], n_out, ok, strict=True):
-        if not good_i or not np.isfinite(fi):
-            continue
-        gaps = np.asarray(v if v is not None else [], dtype=float) * 1e6
-        times = fi + np.concatenate(([0.0], np.cumsum(gaps)))
-        # Tokens are spread evenly over the request's content events (an event may carry several).
-        idx = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, k - 1)
-        np.add.at(tokens, idx, n / len(times))
-    ends = end[ok & np.isfinite(end)]
-    done = np.bincount(np.clip(np.searchsorted(edges, ends, side="right") - 1, 0, k - 1), minlength=k)
-    gends = end[good & ok & np.isfinite(end)]
-    gdone = np.bincount(np.clip(np.searchsorted(edges, gends, side="right") - 1, 0, k - 1), minlength=k)
-    return tokens, done.astype(float), gdone.astype(float), np.full(k, (t1 - t0) / NS_PER_S / k)
 
 
 def run_info(leg: Leg) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ class Family:
     name: str
     direction: str  # "latency" | "throughput"
     unit: str
-    level: str  # "request" | "window"
+    level: str  # "request" (per request) | "run" (one value per run: throughput)
     stats: tuple[str, ...]
     compute: Callable[[Leg, np.ndarray], dict[str, np.ndarray]]
     key: Callable[[str], str]  # stat → summary/metric key (vLLM's names)
@@ -90,7 +90,7 @@ def _itl(leg: Leg, w: np.ndarray) -> dict[str, np.ndarray]:
 
 def _window_family(attr: str) -> Callable[[Leg, np.ndarray], dict[str, np.ndarray]]:
     def compute(leg: Leg, w: np.ndarray) -> dict[str, np.ndarray]:
-        return {"value": bs.weighted_ratio(w, getattr(leg, attr), leg.win_seconds)}
+        return {"value": bs.weighted_ratio(w, getattr(leg, attr), leg.run_seconds)}
 
     return compute
 
@@ -114,9 +114,9 @@ FAMILIES.add(
         "tps",
         "throughput",
         "tok/s",
-        "window",
+        "run",
         ("value",),
-        _window_family("win_tokens"),
+        _window_family("run_tokens"),
         lambda s: "output_throughput",
     ),
 )
@@ -126,9 +126,9 @@ FAMILIES.add(
         "qps",
         "throughput",
         "req/s",
-        "window",
+        "run",
         ("value",),
-        _window_family("win_done"),
+        _window_family("run_done"),
         lambda s: "request_throughput",
     ),
 )
@@ -138,9 +138,9 @@ FAMILIES.add(
         "goodput",
         "throughput",
         "req/s",
-        "window",
+        "run",
         ("value",),
-        _window_family("win_good"),
+        _window_family("run_good"),
         lambda s: "request_goodput",
         needs_slos=True,
     ),
@@ -152,7 +152,7 @@ ORDER = ("ttft", "tpot", "itl", "e2el", "tps", "qps", "goodput")
 def _sample_count(leg: Leg, family: Family) -> int:
     if family.name == "itl":
         return int(leg.itl_pooled.size)
-    if family.level == "window":
+    if family.level == "run":
         return int(leg.ok.sum())
     return int(np.isfinite(getattr(leg, family.name)).sum())
 
@@ -217,11 +217,11 @@ def metric_rows(
 
 
 def _groups(leg: Leg, family: Family) -> list[np.ndarray]:
-    return leg.groups if family.level == "request" else leg.win_groups
+    return leg.groups if family.level == "request" else leg.run_groups
 
 
 def _units(leg: Leg, family: Family) -> int:
-    return leg.n if family.level == "request" else len(leg.win_seconds)
+    return leg.n if family.level == "request" else len(leg.run_seconds)
 
 
 def _num(x: float) -> float | None:

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from profiler.analysis.compare import compare_runs
-from profiler.analysis.legs import DEFAULT_WINDOWS
 from profiler.analysis.token_volume import DEFAULT_BINS
 from profiler.commands import COMMANDS, Command
 from profiler.errors import UserError
@@ -65,19 +64,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bins", type=int, default=DEFAULT_BINS, help=f"token-volume quantile bins (default {DEFAULT_BINS})"
     )
-    p.add_argument(
-        "--windows",
-        type=int,
-        default=DEFAULT_WINDOWS,
-        help=f"time windows per run for throughput CIs (default {DEFAULT_WINDOWS})",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.n_boot < 100:
         raise UserError("--n-boot must be ≥ 100 for a 95% interval")
-    if args.bins < 1 or args.windows < 1:
-        raise UserError("--bins and --windows must be ≥ 1")
+    if args.bins < 1:
+        raise UserError("--bins must be ≥ 1")
     result = compare_runs(
         [args.on_run, *args.on],
         [args.off_run, *args.off],
@@ -87,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.n_boot,
         seed=args.seed,
         n_bins=args.bins,
-        windows=args.windows,
     )
     print_comparison(result, Console())
     Console(stderr=True).print(f"wrote {Path(args.out) / 'comparison.json'}")
