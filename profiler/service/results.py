@@ -69,6 +69,9 @@ def headline(comparison: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "metric": metric,
                 "label": label,
+                "unit": m.get("unit"),
+                "on": m.get("on"),
+                "off": m.get("off"),
                 "overhead_pct": m.get("overhead_pct"),
                 "ci_low": m.get("ci_low"),
                 "ci_high": m.get("ci_high"),
@@ -125,6 +128,26 @@ class ResultStore:
                     w.get("code") for w in comparison.get("warnings") or [] if isinstance(w, dict)
                 ]
             out.append(entry)
+        return out
+
+    def runs(self, profile_id: str) -> list[dict[str, Any]]:
+        """Every run directory on disk, also those profile.json does not list yet (a run in
+        progress, or one an interrupted profile saved as incomplete)."""
+        path = self.profile_dir(profile_id)
+        runs_dir = path / "runs" if path else None
+        if runs_dir is None or not runs_dir.is_dir():
+            return []
+        out = []
+        for run in sorted(p for p in runs_dir.iterdir() if is_run_dir(p)):
+            manifest = _read(run / MANIFEST) or {}
+            out.append(
+                {
+                    "id": run.name,
+                    "label": manifest.get("label"),
+                    "status": manifest.get("status"),
+                    "reason": manifest.get("reason"),
+                }
+            )
         return out
 
     def find(self, any_id: str) -> Path | None:

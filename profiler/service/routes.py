@@ -155,6 +155,7 @@ async def get_profile(request: web.Request) -> web.Response:
             "reason": profile.get("reason"),
             "aa": profile.get("aa"),
             "load_points": svc.results.load_points(job.id),
+            "runs": svc.results.runs(job.id),
         }
     out["links"] = _links(job.id)
     return _json(out)

@@ -2,8 +2,9 @@
 (`tee-llm-prof profile` subprocesses) against the in-repo ground-truth SSE server on loopback.
 
 Ground truth: the TEE-on leg is a server with TTFT 30 ms, the TEE-off leg one with TTFT 20 ms
-(same ITL), so the profile must report a TTFT overhead near +50 %. The client adds a little
-latency to both legs, which pulls the ratio toward 0: the tolerance is +25 % .. +75 %.
+(same ITL). The client and a busy 2-core host add the same few ms to both legs, which moves the
+ratio (seen here: +24 % .. +63 %) but not the difference: the profile must show on − off within
+10 ± 5 ms, a positive overhead, and a CI that excludes 0.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service
     ):
         models = models_yaml(root / "models.yaml", on, off)
         with service(root / "data", models) as svc:
-            status, data = svc.call("POST", "/api/profiles", {"model": "gt", "repeats": 2})
+            # one repeat of 40 requests per leg: the CI is a bootstrap over requests (with only
+            # two repeats it would be a t interval over 2 runs: honest, but too wide to test)
+            body = {"model": "gt", "num_requests": 40, "repeats": 1}
+            status, data = svc.call("POST", "/api/profiles", body)
             assert status == 202, data
             job_id = data["id"]
             try:
@@ -98,11 +102,13 @@ def test_profile_runs_to_done_with_the_ground_truth_overhead(
     assert status == 200
     assert job["status"] == "done", job
     assert job["exit_code"] == 0 and job["result"]["status"] == "complete"
-    assert job["progress"]["runs_finished"] == job["progress"]["runs_expected"] == 4
+    assert job["progress"]["runs_finished"] == job["progress"]["runs_expected"] == 2
     (point,) = job["result"]["load_points"]
-    assert point["name"] and len(point["runs"]["on"]) == 2 and len(point["runs"]["off"]) == 2
+    assert point["name"] and len(point["runs"]["on"]) == 1 and len(point["runs"]["off"]) == 1
+    assert sorted(r["label"] for r in job["result"]["runs"]) == ["off", "on"]
     ttft = next(h for h in point["headline"] if h["metric"] == "mean_ttft_ms")
-    assert 25.0 <= ttft["overhead_pct"] <= 75.0, ttft
+    assert 5.0 <= ttft["on"] - ttft["off"] <= 15.0, ttft
+    assert ttft["overhead_pct"] > 0, ttft
     assert ttft["ci_low"] <= ttft["overhead_pct"] <= ttft["ci_high"]
     assert ttft["significant"] is True
 
@@ -111,7 +117,7 @@ def test_profile_runs_to_done_with_the_ground_truth_overhead(
     status, headers, raw = svc.raw("GET", f"/api/runs/{run_id}/files/requests.parquet")
     assert status == 200 and "attachment" in headers["content-disposition"]
     frame = pd.read_parquet(io.BytesIO(raw))
-    assert len(frame[frame["ok"]]) == 12
+    assert len(frame[frame["ok"]]) == 40
     status, manifest = svc.call("GET", f"/api/runs/{run_id}/files/manifest.json")
     assert status == 200 and manifest["status"] == "complete" and manifest["label"] == "on"
 
@@ -200,7 +206,9 @@ def test_cancel_keeps_what_was_measured(tmp_path: Path) -> None:
                 kill_group(profile_pid(tmp_path / "data", job_id), job_id)
             assert job["status"] == "cancelled", job
             assert job["result"]["status"] == "incomplete"
-            run_id = job["result"]["load_points"][0]["runs"]["on"][0]
+            (run,) = [r for r in job["result"]["runs"] if r["label"] == "on"]
+            assert run["status"] == "incomplete"
+            run_id = run["id"]
             status, manifest = svc.call("GET", f"/api/runs/{run_id}/files/manifest.json")
             assert manifest["status"] == "incomplete"
             status, _, raw = svc.raw("GET", f"/api/runs/{run_id}/files/requests.parquet")
