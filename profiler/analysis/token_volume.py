@@ -149,9 +149,10 @@ def token_volume(
     ones_on, ones_off = np.ones((1, on.n)), np.ones((1, off.n))
     b_on, b_off = fit_linear(on, ones_on), fit_linear(off, ones_off)
     boot_on, boot_off = fit_linear(on, w_on), fit_linear(off, w_off)
-    t_all = np.concatenate([tokens(on), tokens(off)])
-    t_all = t_all[np.isfinite(t_all)]
-    out_all = np.nansum(on.output_tokens) + np.nansum(off.output_tokens)
+    # Only requests the fit saw (an E2EL exists): the range and output share are theirs.
+    fitted = [(leg, np.isfinite(leg.e2el) & np.isfinite(tokens(leg))) for leg in (on, off)]
+    t_all = np.concatenate([tokens(leg)[m] for leg, m in fitted])
+    out_all = sum(float(leg.output_tokens[m].sum()) for leg, m in fitted)
     phi = float(out_all / t_all.sum())
     t_lo, t_hi = float(np.quantile(t_all, 0.05)), float(np.quantile(t_all, 0.95))
     grid = np.linspace(t_all.min(), t_all.max(), GRID)
