@@ -168,7 +168,7 @@ def run_figures(
     telemetry: Mapping[str, pd.DataFrame],
     prefix: str = "",
     first: Mapping[str, pd.DataFrame] | None = None,
-) -> list[FigureBlock]:
+) -> list[FigureBlock | Paragraph]:
     """CDFs, latency vs tokens, timeline and (when sampled) GPU telemetry for these legs.
 
     ``legs`` may pool several repetitions (distributions); time-based figures use ``first``
@@ -176,7 +176,7 @@ def run_figures(
     """
     one = dict(first) if first is not None else dict(legs)
     starts = {lab: s for lab, f in one.items() if (s := plots_time.start_ns(f)) is not None}
-    figs = [
+    figs: list[FigureBlock | Paragraph] = [
         FigureBlock(
             f"{prefix}latency_cdf",
             "Latency distributions",
@@ -189,13 +189,18 @@ def run_figures(
             lambda: plots_latency.latency_vs_tokens(legs),
             "TTFT grows with prompt length (prefill); TPOT with load and sequence length.",
         ),
-        FigureBlock(
-            f"{prefix}timeline",
-            "Timeline",
-            lambda: plots_time.timeline(one),
-            "Output tokens/s, requests in flight and client lag over the run.",
-        ),
     ]
+    if starts:
+        figs.append(
+            FigureBlock(
+                f"{prefix}timeline",
+                "Timeline",
+                lambda: plots_time.timeline(one),
+                "Output tokens/s, requests in flight and client lag over the run.",
+            )
+        )
+    else:  # e.g. imported vLLM v0.5 results: per-request latencies, but no clock stamps
+        figs.append(Paragraph("No timeline: these runs carry no send/arrival timestamps, only latencies."))
     if telemetry:
         figs.append(
             FigureBlock(
