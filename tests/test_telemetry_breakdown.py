@@ -132,3 +132,20 @@ def test_runs_without_usable_requests_say_why(tmp_path: Path) -> None:
     req["sent_ns"] = None
     imported = write_run(tmp_path, {"label": "off"}, requests=req, summary={})
     assert "timestamps" in breakdown(imported)["reason"]
+
+
+def test_warmup_counted_by_the_server_is_named(tmp_path: Path) -> None:
+    sm = server_metrics(0.010, 0.040, 0.400)
+    sm.loc[(sm["t_ns"] == 20 * S) & sm["name"].str.endswith("_count"), "value"] += 2
+    warm = requests(500.0, 60.0, n=2).iloc[:2].copy()
+    warm["last_ns"] = [9 * S + 200 * MS, 9 * S + 600 * MS]  # both end after the 9 s scrape
+    run = write_run(tmp_path, {"label": "on"}, requests=requests(500.0, 60.0), summary={},
+                    tables={"server_metrics": sm, "warmup": warm})
+    split = breakdown(run)["latency_split"]
+    assert split["server_requests_counted"] == 6
+    assert "the 2 extra are warm-up requests" in split["warning"]
+    # one of them ended before the opening scrape: the mismatch is not explained by warm-up
+    warm["last_ns"] = [8 * S, 9 * S + 600 * MS]
+    run = write_run(tmp_path, {"label": "on"}, requests=requests(500.0, 60.0), summary={},
+                    tables={"server_metrics": sm, "warmup": warm})
+    assert "other traffic" in breakdown(run)["latency_split"]["warning"]

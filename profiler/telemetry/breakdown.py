@@ -151,7 +151,8 @@ def _scrape_bounds(frame: pd.DataFrame, t0: int, t1: int) -> tuple[int, int]:
 
 
 def latency_split(
-    requests: pd.DataFrame, server_metrics: pd.DataFrame | None, t0: int, t1: int
+    requests: pd.DataFrame, server_metrics: pd.DataFrame | None, t0: int, t1: int,
+    warmup: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     f = _measured(requests)
     out: dict[str, Any] = {
@@ -185,8 +186,19 @@ def latency_split(
     if counted is not None and counted != len(f):
         out["warning"] = (f"server counted {counted:g} requests in the window, the client "
                           f"{len(f)}: other traffic, warm-up or failures blur the split")
+        late = _late_warmup(warmup, a)
+        if late and counted == len(f) + late:
+            out["warning"] = (f"server counted {counted:g} requests, the client {len(f)}: the "
+                              f"{late} extra are warm-up requests that ended after the opening "
+                              "scrape; their times are mixed into the server means")
     out["available"] = True
     return out
+
+
+def _late_warmup(warmup: pd.DataFrame | None, opening_scrape_ns: int) -> int:
+    if warmup is None or warmup.empty or "last_ns" not in warmup.columns:
+        return 0
+    return int((warmup["last_ns"].dropna() > opening_scrape_ns).sum())
 
 
 def _field_reasons(run: Run) -> dict[str, str]:
@@ -219,7 +231,8 @@ def breakdown(run: Run | Path | str) -> dict[str, Any]:
         "output_tokens": tokens,
         "gpu": gpu_section(r.table("telemetry"), r.table("gpu_util_samples"), t0, t1, tokens,
                            _field_reasons(r)),
-        "latency_split": latency_split(requests, r.table("server_metrics"), t0, t1),
+        "latency_split": latency_split(requests, r.table("server_metrics"), t0, t1,
+                                       r.table("warmup")),
     }
 
 
