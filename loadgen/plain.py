@@ -2,8 +2,13 @@
 
 A closed loop like ``wrk``: each of ``concurrency`` workers sends its next request as soon as
 the previous one finished, until ``num_requests`` were sent or ``duration_s`` passed (both
-bound the run). Timing follows the streaming client's discipline (DESIGN §3, §8.1): only
-``perf_counter_ns`` stamps and raw byte counts are taken in the loop; statistics happen after.
+bound the run). With a finite ``rate`` it is an open loop instead: request i is due at the
+offset ``loadgen.schedule.offsets_ns`` gives it (Poisson, or gamma with ``burstiness``, seeded),
+``concurrency`` caps the requests in flight, and ``scheduled_ns`` vs ``sent_ns`` records how late
+each one left (client lag), so a slow gateway cannot hide queueing behind a closed loop.
+
+Timing follows the streaming client's discipline (DESIGN §3, §8.1): only ``perf_counter_ns``
+stamps and raw byte counts are taken in the loop; statistics happen after.
 
 Per request we keep: sent (just before the request is handed to aiohttp), connect start/end
 (aiohttp's connection-create trace hooks, which span TCP connect *and* the TLS handshake;
@@ -30,7 +35,8 @@ import pandas as pd
 from loadgen.metrics import NS_PER_MS, NS_PER_S
 
 PLAIN_COLUMNS: tuple[str, ...] = (
-    "request_id", "worker", "sent_ns", "connect_start_ns", "connect_end_ns",
+    "request_id",
+    "scheduled_ns", "worker", "sent_ns", "connect_start_ns", "connect_end_ns",
     "headers_ns", "end_ns", "status", "bytes", "error",
 )
 
@@ -48,10 +54,18 @@ class PlainSpec:
     new_connections: bool = False
     #: False = accept any certificate (self-signed test gateways); a path = that CA bundle.
     verify_tls: bool | str = True
+    #: requests/s; inf = closed loop. A finite rate needs num_requests (the schedule's length).
+    rate: float = math.inf
+    burstiness: float = 1.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if not self.rate > 0:
+            raise ValueError("rate must be > 0 (inf for a closed loop)")
+        if math.isfinite(self.rate) and self.num_requests is None:
+            raise ValueError("an open-loop (finite rate) run needs num_requests")
         if self.num_requests is None and self.duration_s is None:
             raise ValueError("a plain run needs num_requests or duration_s (or both) to end")
 
@@ -94,6 +108,13 @@ async def _drive(spec: PlainSpec, out: list[tuple[Any, ...]]) -> None:
     limit = spec.num_requests if spec.num_requests is not None else math.inf
     deadline = perf() + int(spec.duration_s * NS_PER_S) if spec.duration_s is not None else math.inf
     state = {"next": 0}
+    run_start = perf()  # reset just before the workers start
+    offsets: list[int] | None = None
+    if math.isfinite(spec.rate):
+        from loadgen.schedule import offsets_ns
+
+        assert spec.num_requests is not None  # checked by PlainSpec
+        offsets = offsets_ns(spec.num_requests, spec.rate, burstiness=spec.burstiness, seed=spec.seed)
     connector = aiohttp.TCPConnector(
         limit=spec.concurrency, force_close=spec.new_connections, ssl=ssl_context(spec.verify_tls)
     )
@@ -106,8 +127,18 @@ async def _drive(spec: PlainSpec, out: list[tuple[Any, ...]]) -> None:
             if i >= limit or perf() >= deadline:
                 return
             state["next"] = i + 1
+            if offsets is not None:
+                due = run_start + offsets[i]
+                wait = due - perf()
+                if wait > 0:
+                    await asyncio.sleep(wait / NS_PER_S)
+                if perf() >= deadline:
+                    return
+            else:
+                due = 0
             stamps = [0, 0]
             sent = perf()
+            scheduled = due or sent
             try:
                 async with session.request(
                     spec.method, spec.url, data=spec.body, headers=headers, trace_request_ctx=stamps
@@ -115,14 +146,16 @@ async def _drive(spec: PlainSpec, out: list[tuple[Any, ...]]) -> None:
                     hdr = perf()
                     data = await resp.read()
                     end = perf()
-                    out.append((i, wid, sent, stamps[0], stamps[1], hdr, end, resp.status, len(data), ""))
+                    out.append((i, scheduled, wid, sent, stamps[0], stamps[1], hdr, end, resp.status,
+                                len(data), ""))
             except Exception as exc:  # any failure is a measured outcome, not a crash
                 why = f"{type(exc).__name__}: {exc}"[:200]
-                out.append((i, wid, sent, stamps[0], stamps[1], 0, perf(), 0, 0, why))
+                out.append((i, scheduled, wid, sent, stamps[0], stamps[1], 0, perf(), 0, 0, why))
 
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, trace_configs=[_trace_config()], auto_decompress=False
     ) as session:
+        run_start = perf()
         await asyncio.gather(*(worker(w, session) for w in range(spec.concurrency)))
 
 
@@ -195,6 +228,9 @@ def plain_summary(frame: pd.DataFrame, percentiles: tuple[float, ...] = (50, 90,
         "max_connect_ms": stat(conn, np.max),
         "bytes": int(frame["bytes"].sum()),
     }
+    lag = (sent - frame["scheduled_ns"].to_numpy(dtype=np.int64)) / NS_PER_MS
+    summary["mean_client_lag_ms"] = stat(lag, np.mean)
+    summary["max_client_lag_ms"] = stat(lag, np.max)
     for p in percentiles:
         summary[f"p{p:g}_latency_ms"] = float(np.percentile(lat, p)) if lat.size else math.nan
     return summary

@@ -19,13 +19,14 @@ def _frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:
 
 
 def test_plain_summary_by_hand() -> None:
-    # request_id, worker, sent, conn_start, conn_end, headers, end, status, bytes, error
+    # request_id, scheduled, worker, sent, conn_start, conn_end, headers, end, status, bytes, error
     f = _frame([
-        (0, 0, 1000 * MS, 1000 * MS, 1003 * MS, 1009 * MS, 1010 * MS, 200, 3, ""),  # 10 ms, connect 3
-        (1, 1, 1000 * MS, 1000 * MS, 1005 * MS, 1019 * MS, 1020 * MS, 200, 3, ""),  # 20 ms, connect 5
-        (2, 0, 1010 * MS, 0, 0, 1039 * MS, 1040 * MS, 200, 3, ""),                  # 30 ms, reused
-        (3, 1, 1020 * MS, 0, 0, 1049 * MS, 1050 * MS, 500, 17, ""),                 # HTTP error
-        (4, 0, 1040 * MS, 0, 0, 0, 1100 * MS, 0, 0, "TimeoutError: "),              # exception
+        # 10 ms, connect 3 ms; then 20 ms, connect 5 ms
+        (0, 1000 * MS, 0, 1000 * MS, 1000 * MS, 1003 * MS, 1009 * MS, 1010 * MS, 200, 3, ""),
+        (1, 1000 * MS, 1, 1000 * MS, 1000 * MS, 1005 * MS, 1019 * MS, 1020 * MS, 200, 3, ""),
+        (2, 1004 * MS, 0, 1010 * MS, 0, 0, 1039 * MS, 1040 * MS, 200, 3, ""),  # 30 ms, reused, 6 ms late
+        (3, 1020 * MS, 1, 1020 * MS, 0, 0, 1049 * MS, 1050 * MS, 500, 17, ""),  # HTTP error
+        (4, 1040 * MS, 0, 1040 * MS, 0, 0, 0, 1100 * MS, 0, 0, "TimeoutError: "),  # exception
     ])
     s = plain_summary(f)
     assert (s["requests"], s["completed"], s["failed"]) == (5, 3, 2)
@@ -40,11 +41,13 @@ def test_plain_summary_by_hand() -> None:
     assert s["max_connect_ms"] == pytest.approx(5.0)
     assert s["mean_connect_ms"] == pytest.approx(4.0)
     assert s["bytes"] == 26
+    assert s["max_client_lag_ms"] == pytest.approx(6.0)
+    assert s["mean_client_lag_ms"] == pytest.approx(1.2)
 
 
 def test_plain_summary_empty_and_all_failed() -> None:
     assert plain_summary(_frame([]))["requests"] == 0
-    s = plain_summary(_frame([(0, 0, 0, 0, 0, 0, 5 * MS, 0, 0, "ConnectionRefusedError")]))
+    s = plain_summary(_frame([(0, 0, 0, 0, 0, 0, 0, 5 * MS, 0, 0, "ConnectionRefusedError")]))
     assert s["completed"] == 0 and s["error_rate_pct"] == 100.0 and math.isnan(s["mean_latency_ms"])
 
 
@@ -53,6 +56,10 @@ def test_plain_spec_needs_an_end() -> None:
         PlainSpec(url="http://127.0.0.1:1/", num_requests=None, duration_s=None)
     with pytest.raises(ValueError):
         PlainSpec(url="http://127.0.0.1:1/", concurrency=0)
+    with pytest.raises(ValueError, match="needs num_requests"):
+        PlainSpec(url="http://127.0.0.1:1/", rate=10.0, num_requests=None)
+    with pytest.raises(ValueError):
+        PlainSpec(url="http://127.0.0.1:1/", rate=0.0)
 
 
 def test_target_tags() -> None:

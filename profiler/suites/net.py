@@ -13,6 +13,7 @@ bare-metal leg with different host names still compare target by target.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +56,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requests", type=int, default=2000,
                    help="requests per level (default: 2000; --duration also bounds it)")
     p.add_argument("--duration", type=float, default=10.0, help="max seconds per level (default: 10)")
+    p.add_argument("--rate", type=float, default=float("inf"),
+                   help="open loop: requests/s (Poisson; --burstiness for gamma), --concurrency caps "
+                   "requests in flight, client lag recorded (default: inf = closed loop)")
+    p.add_argument("--burstiness", type=float, default=1.0, help="gamma shape for --rate (1 = Poisson)")
+    p.add_argument("--seed", type=int, default=0, help="arrival-schedule seed for --rate")
     p.add_argument("--method", default="GET", choices=["GET", "POST", "HEAD"])
     p.add_argument("--data", default=None, help="request body for POST")
     p.add_argument("--header", action="append", default=[], help="extra header 'Name: value' (repeatable)")
@@ -72,6 +78,8 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
             raise UserError(f"--url {url!r} is not an http:// or https:// URL")
     if args.requests < 1 or args.duration <= 0:
         raise UserError("--requests must be >= 1 and --duration > 0")
+    if not args.rate > 0 or not args.burstiness > 0:
+        raise UserError("--rate and --burstiness must be > 0 (--rate inf = closed loop)")
     headers = {}
     for h in args.header:
         name, sep, value = h.partition(":")
@@ -84,6 +92,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         "urls": list(args.url), "targets": target_tags(args.url), "concurrency": list(args.concurrency),
         "requests": args.requests, "duration_s": args.duration, "method": args.method,
         "new_connections": args.new_connections, "verify_tls": not args.insecure,
+        "rate": args.rate, "burstiness": args.burstiness, "seed": args.seed,
     }
 
 
@@ -100,10 +109,13 @@ def _measure(args: argparse.Namespace, rows: Rows, tick: Tick) -> None:
                 method=args.method, body=args.data.encode() if args.data else None,
                 headers=args._headers, timeout_s=args.timeout,
                 new_connections=args.new_connections, verify_tls=verify,
+                rate=args.rate, burstiness=args.burstiness, seed=args.seed,
             )
             res = run_plain(spec)
             s = plain_summary(res.frame)
             case = f"target={tag} concurrency={c}"
+            if math.isfinite(args.rate):
+                case += f" rate={args.rate:g}"
             kw: dict[str, Any] = {"case": case, "threads": None, "url": url, "concurrency": c}
             rows.add("qps", s["qps"], unit="req/s", direction="throughput", **kw)
             rows.add("latency_avg", s["mean_latency_ms"], unit="ms", direction="latency", **kw)
@@ -112,6 +124,8 @@ def _measure(args: argparse.Namespace, rows: Rows, tick: Tick) -> None:
             rows.add("error_rate", s["error_rate_pct"], unit="%", direction="latency", **kw)
             rows.add("connect_max", s["max_connect_ms"], unit="ms", direction="latency", **kw)
             rows.add("requests", s["requests"], unit="count", direction="throughput", **kw)
+            if math.isfinite(args.rate):
+                rows.add("client_lag_max", s["max_client_lag_ms"], unit="ms", direction="latency", **kw)
             latency[(tag, c)], qps[(tag, c)] = s["mean_latency_ms"], s["qps"]
             if res.interrupted:
                 raise KeyboardInterrupt
