@@ -186,3 +186,20 @@ def test_help_documents_the_exit_codes() -> None:
     for code, words in ((EXIT_HOLDS, "holds"), (EXIT_FAILS, "does not"), (EXIT_NO_GPU, "no NVIDIA GPU")):
         assert any(line.strip().startswith(f"{code} ") and words in line
                    for line in DESCRIPTION.splitlines()), code
+
+
+def test_ioctl_numbers_match_the_kernel_headers() -> None:
+    from profiler.validate.attest import SNP_GET_REPORT, TDX_CMD_GET_REPORT0
+
+    # include/uapi/linux/tdx-guest.h, sev-guest.h: _IOWR('T', 1, 1088 B), _IOWR('S', 0, 32 B)
+    assert (TDX_CMD_GET_REPORT0, SNP_GET_REPORT) == (0xC4405401, 0xC0205300)
+
+
+def test_guest_device_without_configfs_tsm_is_tried(tmp_path: Path) -> None:
+    """A guest node that is not the real driver (here a plain file) fails its ioctl: unknown."""
+    ctx = tdx_guest(tmp_path)
+    ctx.tsm_root = tmp_path / "no-configfs"
+    r = validate("on", ctx=with_nvml(ctx, "h100_cc_on.json"))
+    c = by_name(r)["attestation_report"]
+    assert c["status"] == "unknown" and c["observed"] is None
+    assert "tdx_guest ioctl failed" in c["reason"] and c["details"]["interface"].endswith("dev/tdx_guest")

@@ -144,18 +144,21 @@ def guest_markers(ctx: Context) -> Observation:
     return Observation("off", "no TDX/SEV-SNP guest flag or device node", details)
 
 
-@check("attestation_report", "Attestation report with a fresh 32-byte nonce (configfs-tsm)")
+@check("attestation_report", "Attestation report with a fresh 32-byte nonce (configfs-tsm, "
+       "else the tdx_guest / sev-guest ioctl)")
 def attestation_report(ctx: Context) -> Observation:
     rep = attest.fetch_report(ctx.tsm_root, ctx.nonce, ctx.tsm_entry)
+    if not rep["present"] and not ctx.tsm_root.is_dir():
+        dev = attest.fetch_device_report(ctx.root, ctx.nonce)  # kernels without configfs-tsm
+        if dev["interface"] is not None:
+            rep = {**dev, "configfs_tsm": rep["reason"]}
     if rep["present"] and rep["nonce_echoed"]:
         return Observation("on", f"{rep['provider']} report of {rep['size']} bytes echoes our nonce", rep)
     if rep["present"]:
         return Observation(None, rep["reason"] or "report without our nonce", rep,
                            blocker="the attestation report does not echo the fresh nonce")
-    devices = [d for d in ("dev/tdx_guest", "dev/sev-guest") if (ctx.root / d).exists()]
-    if devices:
-        return Observation(None, f"{rep['reason']}; /{devices[0]} exists but only configfs-tsm is "
-                           "implemented here", rep)
+    if rep.get("interface") and "configfs_tsm" in rep:  # a guest device that did not answer
+        return Observation(None, rep["reason"] or "no report", rep)
     return Observation("off", rep["reason"] or "no attestation interface", rep)
 
 
