@@ -23,27 +23,37 @@ def test_linear_growth_is_not_saturated() -> None:
     assert not detect(curve([1, 2, 4, 8], [1, 2, 4, 7.5])).saturated
 
 
-def test_plateau_is_saturation_at_the_first_flat_point() -> None:
-    # 4 → 4.2 for a doubling of load: efficiency 0.05 < 0.1
+def test_plateau_is_saturation_once_confirmed() -> None:
+    # 4 → 4.2 for a doubling of load: efficiency 0.05 < 0.1; 4.1 at 16 confirms it
     s = detect(curve([1, 2, 4, 8, 16], [1, 2, 4, 4.2, 4.1]))
-    assert s.saturated and s.index == 3
-    assert "efficiency 0.05" in (s.reason or "")
+    assert s.saturated and s.index == 4
+    assert "2 points in a row" in (s.reason or "") and "efficiency 0.05" in (s.reason or "")
+
+
+def test_patience_one_stops_at_the_first_flat_point() -> None:
+    s = detect(curve([1, 2, 4, 8, 16], [1, 2, 4, 4.2, 4.1]), SaturationPolicy(patience=1))
+    assert s.index == 3 and (s.reason or "").startswith("throughput +5.0% for +100% load over 4")
+
+
+def test_one_noisy_dip_does_not_stop_a_leg() -> None:
+    # a dip at 4 (noise), growth again at 8: the streak resets
+    assert not detect(curve([1, 2, 4, 8, 16], [1, 2, 1.5, 4, 8])).saturated
 
 
 def test_threshold_is_a_policy() -> None:
-    s = detect(curve([1, 2, 4, 8], [1, 2, 4, 4.2]), SaturationPolicy(min_efficiency=0.01))
+    s = detect(curve([1, 2, 4, 8], [1, 2, 4, 4.2]), SaturationPolicy(min_efficiency=0.01, patience=1))
     assert not s.saturated
 
 
 def test_gain_is_measured_against_the_best_earlier_point() -> None:
-    # a dip at load 8 (noise or collapse) counts against the best point (load 4, qps 4)
+    # a drop at load 8 counts against the best point (load 4, qps 4); 4.1 at 16 is still flat
     s = detect(curve([1, 2, 4, 8, 16], [1, 2, 4, 3.0, 4.1]))
-    assert s.index == 3
+    assert s.index == 4 and "over 4" in (s.reason or "")
 
 
 def test_small_load_steps_are_judged_relative_to_their_size() -> None:
     # 10 → 11 (+10 % load) for +8 % throughput is efficient, not a plateau
-    assert not detect(curve([10, 11], [5.0, 5.4])).saturated
+    assert not detect(curve([10, 11], [5.0, 5.4]), SaturationPolicy(patience=1)).saturated
 
 
 def test_latency_explosion() -> None:

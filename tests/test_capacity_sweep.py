@@ -104,17 +104,18 @@ def spec(**kw: Any) -> SweepSpec:
 def test_driver_interleaves_stops_at_saturation_and_links_every_run(tmp_path: Path) -> None:
     runner = Runner(SPEEDS)
     path = SweepDriver(tmp_path, spec(), LEGS, runner, sweep_id="s", progress=False).run()
-    # on before off at even points, off before on at odd ones; both legs stop after load 8
+    # on before off at even points, off before on at odd ones; flat at 8, confirmed at 16
     assert runner.calls == [("on", 1), ("off", 1), ("off", 2), ("on", 2), ("on", 4), ("off", 4),
-                            ("off", 8), ("on", 8)]
+                            ("off", 8), ("on", 8), ("on", 16), ("off", 16)]
     raw = json.loads((path / "sweep.json").read_text())
     assert raw["status"] == "complete" and raw["slos"] == {"ttft_p99_ms": 40.0} and not raw["aa"]
     data = read_sweep(path)
     for label in ("on", "off"):
         leg = raw["legs"][label]
-        assert leg["saturation"]["index"] == 3 and "efficiency" in leg["saturation"]["reason"]
-        assert leg["stopped"].startswith("saturated at concurrency 8")
-        assert [p["load"] for p in leg["points"]] == [1, 2, 4, 8]
+        # 16: throughput flat a second time, and queueing makes p99 TTFT 27× the first point's
+        assert leg["saturation"]["index"] == 4 and "exploded" in leg["saturation"]["reason"]
+        assert leg["stopped"].startswith("saturated at concurrency 16")
+        assert [p["load"] for p in leg["points"]] == [1, 2, 4, 8, 16]
         assert all((path / p["run"] / "manifest.json").is_file() for p in leg["points"])
         # the stored capacity is the one recomputed from the run directories
         cap = capacity_of(data.legs[label].points, data.slos(), saturated=True)

@@ -271,6 +271,8 @@ def plan_sweep(
         caps, slos, target_qps=target_qps, gpus_per_replica=gpus_per_replica,
         gpu_hour_cost=gpu_hour_cost, replicates=reps, aa=data.aa,
     )
+    if data.raw.get("status") != "complete":
+        plan["warnings"].insert(0, f"the sweep is {data.raw.get('status')}: {data.raw.get('reason')}")
     head = {
         "schema_version": 1,
         "kind": "plan",

@@ -4,7 +4,9 @@ A leg is saturated at point k when any of these holds (each is a policy field):
 
 - throughput stops growing: the relative gain of request throughput over the best earlier point,
   divided by the relative load increase over that point, is below ``min_efficiency``
-  (doubling the concurrency for +5% throughput is an efficiency of 0.05);
+  (doubling the concurrency for +5% throughput is an efficiency of 0.05) at ``patience``
+  consecutive points — one flat point on a noisy host (DESIGN §7: ±10% run to run on the CPU
+  engine) is not enough to give up on a leg;
 - latency explodes: p99 TTFT or p99 E2EL exceeds ``max_latency_ratio`` × its value at the first
   point (queueing, not batching, is then what the load buys);
 - the client cannot deliver the load: on open-loop (rate) points, p99 client lag (sent −
@@ -30,6 +32,7 @@ _EXPLODING = (Metric("ttft", "p99"), Metric("e2el", "p99"))
 @dataclass(frozen=True)
 class SaturationPolicy:
     min_efficiency: float = 0.1
+    patience: int = 2
     max_latency_ratio: float = 20.0
     max_lag_ms: float = 500.0
     max_error_rate: float = 0.05
@@ -49,7 +52,7 @@ class Saturation:
 
 
 def point_reason(points: Sequence[LoadPoint], k: int, policy: SaturationPolicy) -> str | None:
-    """Why point ``k`` (given the points before it) shows saturation, or None."""
+    """Why point ``k`` alone shows saturation (failures, client lag, exploding latency), or None."""
     p = points[k]
     if p.error_rate > policy.max_error_rate:
         return f"{p.error_rate:.1%} of requests failed (> {policy.max_error_rate:.0%})"
@@ -68,6 +71,14 @@ def point_reason(points: Sequence[LoadPoint], k: int, policy: SaturationPolicy) 
                 f"{metric.label.replace(' (ms)', '')} exploded: {vk:.0f} ms = {vk / v0:.0f}× "
                 f"the {v0:.0f} ms at load {first.load:g}"
             )
+    return None
+
+
+def flat_reason(points: Sequence[LoadPoint], k: int, policy: SaturationPolicy) -> str | None:
+    """Why point ``k`` did not buy throughput over the best earlier point, or None."""
+    if k == 0:
+        return None
+    p = points[k]
     best = max(range(k), key=lambda i: points[i].qps)
     ref = points[best]
     load_gain = p.load / ref.load - 1 if ref.load > 0 else math.inf
@@ -85,8 +96,14 @@ def point_reason(points: Sequence[LoadPoint], k: int, policy: SaturationPolicy) 
 def detect(points: Sequence[LoadPoint], policy: SaturationPolicy | None = None) -> Saturation:
     """The first point at which the leg saturated (points in increasing load order)."""
     policy = policy or SaturationPolicy()
+    flat: list[str] = []
     for k in range(len(points)):
         reason = point_reason(points, k, policy)
         if reason:
             return Saturation(True, k, reason)
+        why = flat_reason(points, k, policy)
+        flat = [*flat, why] if why else []
+        if len(flat) >= max(1, policy.patience):
+            text = flat[-1] if len(flat) == 1 else f"{len(flat)} points in a row: " + "; ".join(flat)
+            return Saturation(True, k, text)
     return Saturation(False)

@@ -81,6 +81,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sat = p.add_argument_group("saturation (when a leg stops)")
     sat.add_argument("--min-efficiency", type=float, default=SaturationPolicy.min_efficiency,
                      help="stop when (relative throughput gain) / (relative load gain) < this (default 0.1)")
+    sat.add_argument("--patience", type=int, default=SaturationPolicy.patience,
+                     help="consecutive flat points needed to call a plateau (default 2; noise makes one "
+                     "flat point weak evidence)")
     sat.add_argument("--max-latency-ratio", type=float, default=SaturationPolicy.max_latency_ratio,
                      help="stop when p99 TTFT or E2EL exceeds this × the first point's (default 20)")
     sat.add_argument("--max-lag-ms", type=float, default=SaturationPolicy.max_lag_ms,
@@ -116,10 +119,12 @@ def build_spec(
         mode, loads = "concurrency", parse_list(levels, "--concurrency", integer=True)
     if args.max_concurrency is not None and args.max_concurrency < 1:
         raise UserError("--max-concurrency must be ≥ 1")
+    if args.patience < 1:
+        raise UserError("--patience must be ≥ 1")
     if not 0 <= args.max_error_rate < 1:
         raise UserError("--max-error-rate must be in [0, 1)")
     policy = SaturationPolicy(
-        min_efficiency=args.min_efficiency, max_latency_ratio=args.max_latency_ratio,
+        min_efficiency=args.min_efficiency, patience=args.patience, max_latency_ratio=args.max_latency_ratio,
         max_lag_ms=args.max_lag_ms, max_error_rate=max(0.05, args.max_error_rate),
     )
     return SweepSpec(
