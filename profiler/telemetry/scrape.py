@@ -44,6 +44,10 @@ KEEP = frozenset(
 )
 SERVER_METRICS_COLUMNS = ("t_ns", "name", "labels", "value")
 
+# Straight to the endpoint, like the load generator: an http_proxy in the environment must not
+# reroute (or slow) the scrapes.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -212,7 +216,7 @@ class MetricsScraper(Periodic):
 
     def tick(self, now_ns: int) -> None:
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as resp:
+            with DIRECT.open(self.url, timeout=self.timeout_s) as resp:
                 body = resp.read().decode("utf-8", errors="replace")
             t_ns = time.perf_counter_ns()  # the moment the answer was complete
             samples = parse_prometheus(body, KEEP)
