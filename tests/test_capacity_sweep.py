@@ -214,3 +214,26 @@ def test_vectorised_percentile_equals_numpy(rows: list[list[float]], q: float) -
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: numpy warns, gives NaN
         expected = np.nanpercentile(a, q, axis=1)
     assert np.allclose(nanpercentile_rows(a, q), expected, equal_nan=True, rtol=1e-9, atol=1e-6)
+
+
+def test_sweep_command_rejects_bad_input_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = tmp_path / "models.yaml"
+    models.write_text("models:\n  m:\n    hf_id: x/m\n    served_name: m\n    engine: {name: external}\n")
+    base = ["sweep", "--model", "m", "--models", str(models), "--tee-on", "http://127.0.0.1:9", "--out",
+            str(tmp_path)]
+    for bad, message in [
+        (["--concurrency", "4,2"], "must increase"),
+        (["--concurrency", "1,x"], "not a number"),
+        (["--concurrency", "1.5"], "whole number"),
+        (["--rates", "0,1"], "positive"),
+        (["--slo", "ttft_p99=abc"], "not a number"),
+        (["--slo", "latency_p99_ms=5"], "--slo"),
+        (["--num-requests", "0"], "num_requests"),
+        (["--patience", "0"], "--patience"),
+    ]:
+        assert main([*base, *bad]) == 2, bad
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (bad, err)
+    assert [p.name for p in tmp_path.iterdir()] == ["models.yaml"]  # nothing was started or written
