@@ -16,7 +16,7 @@ def test_weighted_percentiles_equal_numpy_on_the_expanded_sample() -> None:
     qs = (0, 10, 50, 90, 99, 100)
     got = bs.weighted_percentiles(w, x, qs)
     for b in range(w.shape[0]):
-        expanded = np.repeat(x, w[b])
+        expanded = np.repeat(x, w[b].astype(int))
         expanded = expanded[~np.isnan(expanded)]
         np.testing.assert_allclose(got[:, b], np.percentile(expanded, qs))
         assert bs.weighted_mean(w[b : b + 1], x)[0] == pytest.approx(expanded.mean())
