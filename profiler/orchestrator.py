@@ -8,8 +8,10 @@ differences are noise by construction, and every output says so.
 
 Repeats interleave in ABBA order (on, off, off, on, …) so slow drift of the host or the
 server cancels between the legs. Within one repeat both legs get identical prompts, lengths
-and arrival times (same seed); each repeat uses its own seed, so a server never sees the same
-prompt twice in one repeat and prefix caching cannot favour a leg.
+and arrival times (same seed); each repeat uses its own seed, so repeats are not copies of
+each other. In an A/A profile one server sees each prompt twice (once per leg): engines
+launched here run without prefix caching so the second leg gains nothing from the first; an
+external server used A/A should do the same (vLLM: --no-enable-prefix-caching).
 
 Profile directory::
 
