@@ -184,3 +184,20 @@ def test_bad_files_are_one_clear_error(tmp_path: Path, content: bytes, message: 
         import_file("vllm-bench", path, tmp_path / "runs", label="on")
     with pytest.raises(UserError, match="no such file"):
         import_file("vllm-bench", tmp_path / "absent.json", tmp_path / "runs", label="on")
+
+
+def test_import_command_writes_and_lists_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from profiler.commands import import_ as import_cmd
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_current_result()))
+    parser = argparse.ArgumentParser()
+    import_cmd.add_arguments(parser)
+    args = parser.parse_args(["vllm-bench", str(path), "--label", "on", "--out", str(tmp_path / "runs")])
+    assert import_cmd.run(args) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert read_run(run_dir).manifest["label"] == "on"
+    out = capsys.readouterr().out
+    assert "4 requests, 3 ok" in out and "missing" in out
