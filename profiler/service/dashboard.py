@@ -195,7 +195,8 @@ def _overhead_cell(h: dict[str, Any]) -> str:
     pct, lo, hi = h.get("overhead_pct"), h.get("ci_low"), h.get("ci_high")
     if not isinstance(pct, int | float):
         return f'<span class="oh ns">{_e(h.get("label"))} n/a</span>'
-    ci = ""
+    # a value without an interval says so: the header promises CIs, never imply one
+    ci = " (no CI)"
     if isinstance(lo, int | float) and isinstance(hi, int | float):
         ci = f" [{lo:+.1f}, {hi:+.1f}]"
     cls = "oh sig" if h.get("significant") else "oh"

@@ -120,6 +120,7 @@ class ResultStore:
                 "warnings": [],
             }
             rel = point.get("comparison")
+            entry["comparison"] = str(rel) if rel else None
             comparison = _read(self._inside(path, str(rel)) / COMPARISON) if rel else None
             if comparison:
                 entry["headline"] = headline(comparison)

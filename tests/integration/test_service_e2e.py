@@ -1,15 +1,16 @@
 """End to end: the real service (`tee-llm-prof serve` subprocess, real SQLite) runs real profiles
 (`tee-llm-prof profile` subprocesses) against the in-repo ground-truth SSE server on loopback.
 
-Ground truth: the TEE-on leg is a server with TTFT 30 ms, the TEE-off leg one with TTFT 20 ms
-(same ITL). The client and a busy 2-core host add the same few ms to both legs, which moves the
-ratio (seen here: +24 % .. +63 %) but not the difference: the profile must show on − off within
-10 ± 5 ms, a positive overhead, and a CI that excludes 0.
+Ground truth: the TEE-on leg is a server with TTFT 100 ms, the TEE-off leg one with TTFT 40 ms
+(same ITL). The client and a busy, shared 2-core host add latency to both legs (with 10/20 ms
+servers we saw the legs' mean TTFT swap order once), so the check is on the median TTFT
+difference, 60 ± 20 ms, plus a positive mean-TTFT overhead whose CI excludes 0.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import signal
 import sqlite3
 import subprocess
@@ -76,8 +77,8 @@ def profile_pid(data: Path, job_id: str) -> int | None:
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str, Path]]:
     root = tmp_path_factory.mktemp("svc-e2e")
     with (
-        gt_server("--ttft-ms", "30", "--itl-ms", "5") as on,
-        gt_server("--ttft-ms", "20", "--itl-ms", "5") as off,
+        gt_server("--ttft-ms", "100", "--itl-ms", "5") as on,
+        gt_server("--ttft-ms", "40", "--itl-ms", "5") as off,
     ):
         models = models_yaml(root / "models.yaml", on, off)
         with service(root / "data", models) as svc:
@@ -107,10 +108,14 @@ def test_profile_runs_to_done_with_the_ground_truth_overhead(
     assert point["name"] and len(point["runs"]["on"]) == 1 and len(point["runs"]["off"]) == 1
     assert sorted(r["label"] for r in job["result"]["runs"]) == ["off", "on"]
     ttft = next(h for h in point["headline"] if h["metric"] == "mean_ttft_ms")
-    assert 5.0 <= ttft["on"] - ttft["off"] <= 15.0, ttft
     assert ttft["overhead_pct"] > 0, ttft
     assert ttft["ci_low"] <= ttft["overhead_pct"] <= ttft["ci_high"]
     assert ttft["significant"] is True
+    cmp_path = f"/api/runs/{job_id}/files/{point['comparison']}/comparison.json"
+    status, comparison = svc.call("GET", cmp_path)
+    assert status == 200, comparison
+    p50 = next(m for m in comparison["metrics"] if m["metric"] == "p50_ttft_ms")
+    assert 40.0 <= p50["on"] - p50["off"] <= 80.0, p50
 
     # the run's measurements download as parquet, one row per request
     run_id = point["runs"]["on"][0]
@@ -154,7 +159,7 @@ def test_dashboard_in_headless_chromium(finished: tuple[Service, str, Path]) -> 
             capture_output=True, text=True, timeout=120, check=True,
         ).stdout  # fmt: skip
     assert job_id in dom and ">done<" in dom
-    assert "TTFT +" in dom  # the headline overhead, with its sign
+    assert re.search(r"TTFT [+-]\d+\.\d%", dom)  # the headline overhead, with its sign
     assert svc.token not in dom  # the page never echoes the token
     shot = data / "dashboard.png"
     with tempfile.TemporaryDirectory() as profile_dir:
