@@ -186,14 +186,23 @@ def leg_frames(paths: Sequence[Path]) -> tuple[pd.DataFrame | None, list[Run]]:
 
 
 def comparison_sections(
-    cmp: Mapping[str, Any], base: Path, prefix: str = "", opts: Options | None = None
+    cmp: Mapping[str, Any],
+    base: Path,
+    prefix: str = "",
+    opts: Options | None = None,
+    run_dirs: Mapping[str, Sequence[Path]] | None = None,
 ) -> tuple[str, list[Section]]:
     """(headline, sections) of one comparison; ``prefix`` keeps plot names unique in a profile."""
     metrics = list(cmp.get("metrics") or [])
     aa = bool(cmp.get("aa"))
     line = headline(cmp.get("model"), metrics, aa=aa)
-    on_paths = resolve_runs(cmp.get("on_runs"), base)
-    off_paths = resolve_runs(cmp.get("off_runs"), base)
+    # A profile knows its runs relative to itself, which survives moving the directory.
+    on_paths = [p for p in (run_dirs or {}).get("on", []) if p.is_dir()] or resolve_runs(
+        cmp.get("on_runs"), base
+    )
+    off_paths = [p for p in (run_dirs or {}).get("off", []) if p.is_dir()] or resolve_runs(
+        cmp.get("off_runs"), base
+    )
     on_frame, on_runs = leg_frames(on_paths)
     off_frame, off_runs = leg_frames(off_paths)
 
@@ -272,7 +281,7 @@ def comparison_sections(
     summaries = {lab: runs[0].summary for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
     if summaries:
         n = max(len(on_runs), len(off_runs))
-        leg_sec = Section("Per-leg summaries").add(*summary_tables(summaries))
+        leg_sec = Section("Per-leg summaries", console=False).add(*summary_tables(summaries))
         if n > 1:
             leg_sec.add(
                 Paragraph(
@@ -283,7 +292,7 @@ def comparison_sections(
         sections.append(leg_sec)
 
     legs = {lab: f for lab, f in (("on", on_frame), ("off", off_frame)) if f is not None}
-    plots = Section("Plots")
+    plots = Section("Plots", console=False)
     if legs:
         first = {lab: runs[0].table("requests") for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
         tel: dict[str, pd.DataFrame] = {}

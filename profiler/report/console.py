@@ -64,9 +64,12 @@ def write(report: Report, console: Console | None = None) -> list[Path]:
     console.rule(f"[bold]{report.title}")
     for line in report.headline:
         console.print(Panel(Text(line, style="bold"), expand=True))
-    for section in report.sections:
+    skipped = [s.heading for s in report.sections if not s.console]
+    for section in (s for s in report.sections if s.console):
         console.print()
         console.print(Text(section.heading, style="bold underline"))
         for block in section.blocks:
             console.print(dispatch(HANDLERS, block))
+    if skipped:
+        console.print(Text(f"\nIn report.md / report.html only: {', '.join(skipped)}.", style="dim"))
     return []

@@ -94,6 +94,9 @@ Block = Paragraph | Table | Warnings | FigureBlock
 class Section:
     heading: str
     blocks: list[Block] = field(default_factory=list)
+    #: False for detail a terminal need not repeat (per-leg summaries of a comparison, plot
+    #: lists): the files carry it. Keeps the console answer to one screen per load point.
+    console: bool = True
 
     def add(self, *blocks: Block | None) -> Section:
         self.blocks.extend(b for b in blocks if b is not None)

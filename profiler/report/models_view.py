@@ -224,7 +224,7 @@ def build_models(
     plot_rows = [r.as_plot_row() for r in rows]
     metrics = [m for m, _ in TABLE1 + TABLE2 if any(m in r.metrics for r in rows)]
     report.sections.append(
-        Section("Plots").add(
+        Section("Plots", console=False).add(
             FigureBlock(
                 "models_overhead",
                 "Overhead per model",

@@ -91,7 +91,10 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
                 *[overview_cell(metrics, keys) for keys, _ in OVERVIEW],
             ]
         )
-        line, sections = comparison_sections(cmp, cdir, f"{slug(name)}_" if len(points) > 1 else "", opts)
+        leg_runs = {leg: [path / r for r in runs.get(leg) or []] for leg in ("on", "off")}
+        line, sections = comparison_sections(
+            cmp, cdir, f"{slug(name)}_" if len(points) > 1 else "", opts, leg_runs
+        )
         report.headline.append(f"{name} — {line}")
         details.append((name, sections))
 
@@ -114,12 +117,23 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
         )
     else:
         report.sections.append(Section("Load points").add(Paragraph("This profile has no load points yet.")))
+    setup = Section("Engine and workload")
     engine = prof.get("engine")
-    if engine:
-        table = environment_table({"engine": engine}, title="Engine")
-        if table is not None:
-            table.columns = ["item", "value"]
-            report.sections.append(Section("Engine").add(table))
+    if isinstance(engine, Mapping) and engine and set(engine) <= {"on", "off"}:
+        setup.add(environment_table(engine, title="Engine of each leg"))  # one engine per leg
+    elif engine:
+        setup.add(environment_table({"engine": engine}, title="Engine (both legs)"))
+    if prof.get("workload"):
+        setup.add(
+            environment_table({"workload": prof["workload"]}, title="Workload (identical on both legs)")
+        )
+    if prof.get("order"):
+        setup.add(Paragraph(f"Run order: {prof['order']}."))
+    if setup.blocks:
+        for block in setup.blocks:
+            if isinstance(block, Table) and len(block.columns) == 2:
+                block.columns = ["item", "value"]
+        report.sections.append(setup)
     for name, sections in details:
         for sec in sections:
             if len(details) > 1:

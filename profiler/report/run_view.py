@@ -260,7 +260,7 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
 
     if opts is not None and opts.paper_compat and frame is not None and not frame.empty:
         report.sections.append(Section("Paper-compatible view").add(paper_leg_table(frame, label)))
-    plots = Section("Plots")
+    plots = Section("Plots", console=False)
     if frame is None or frame.empty:
         plots.add(Paragraph("No requests.parquet: nothing to plot."))
     else:
