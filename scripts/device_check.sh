@@ -12,6 +12,9 @@
 #   bandwidth.json     pinned H2D/D2H GB/s at 16 MiB … 1 GiB
 #   steps.json         each step: exit code and seconds (a failed step never stops the script)
 #   log.txt            stderr of every step, nvidia-smi, the gpu suite and the vLLM check
+#
+# Knobs (environment): PYTHON (default python3), SAMPLER_SECONDS (20), IDLE_SECONDS (3),
+# SKIP_STEPS (space-separated step names to skip, e.g. "suite_gpu vllm").
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -24,6 +27,11 @@ STEPS=()
 step() {  # step NAME TIMEOUT_S OUTFILE CMD...: run, record rc and seconds, never abort
   local name=$1 limit=$2 outfile=$3
   shift 3
+  case " ${SKIP_STEPS:-} " in *" $name "*)
+    echo "=== $name: skipped (SKIP_STEPS)" >>"$LOG"
+    STEPS+=("{\"step\":\"$name\",\"rc\":null,\"seconds\":0,\"skipped\":true}")
+    return ;;
+  esac
   local t0 rc
   t0=$(date +%s.%N)
   echo "=== $name: $*" >>"$LOG"
@@ -44,7 +52,8 @@ step nvidia_smi_cc 30 - nvidia-smi conf-compute -q
 step nvml_capture 60 - "$PY" -m profiler.telemetry.replay --capture "$OUT/nvml_capture.json" --seconds 3
 step env 60 env.json "$PY" scripts/device_check.py env
 step validate 120 validate.json "$PY" scripts/device_check.py validate --expect on
-step sampler 90 sampler.json "$PY" scripts/device_check.py sampler --seconds 20 --idle 3
+step sampler 90 sampler.json "$PY" scripts/device_check.py sampler \
+  --seconds "${SAMPLER_SECONDS:-20}" --idle "${IDLE_SECONDS:-3}"
 step bandwidth 120 bandwidth.json "$PY" scripts/device_check.py bandwidth
 # Other engineers' GPU checks: run when present, tolerate failure.
 step suite_gpu 120 - "$PY" -m profiler.cli suite gpu --label device --out "$(mktemp -d)"
