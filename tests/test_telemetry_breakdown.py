@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ def test_compare_names_the_component_that_grew(tmp_path: Path) -> None:
     off = breakdown(make_run(tmp_path, "off", 500.0, 60.0, 80.0, 500.0, (0.010, 0.040, 0.400)))
     on = breakdown(make_run(tmp_path, "on", 560.0, 70.0, 85.0, 520.0, (0.010, 0.045, 0.440)))
     c = compare_breakdowns(on, off)
+    json.dumps([on, off, c], allow_nan=False)  # plain JSON for comparison.json / reports
     assert c["e2el_delta_ms"] == pytest.approx(60.0)
     assert c["grew_most"] == "decode_ms"
     d = c["components"]["decode_ms"]
