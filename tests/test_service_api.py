@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from profiler.service import ServiceConfig, create_app
+from profiler.service.app import SERVICE
 from profiler.service.auth import COOKIE
 from profiler.service.openapi import spec
 
@@ -272,5 +274,29 @@ def test_validate_reports_the_cc_checks(tmp_path: Path) -> None:
         assert "verdict" in result and isinstance(result["exit_code"], int)
         r = await client.get("/api/validate?expect=maybe", headers=AUTH)
         assert r.status == 400
+
+    _serve(tmp_path, body)
+
+
+def test_no_report_rendering_while_a_profile_measures(tmp_path: Path) -> None:
+    prof = tmp_path / "data" / "profiles" / "p-2"
+    prof.mkdir(parents=True)
+    (prof / "profile.json").write_text(json.dumps({"status": "complete", "load_points": []}))
+
+    async def body(client: TestClient[Any, Any]) -> None:
+        assert client.app is not None
+        client.app[SERVICE].runner.current = "p-busy"  # as while the runner has a job
+        r = await client.get("/api/runs/p-2/report", headers=AUTH)
+        assert r.status == 409 and "perturb" in (await r.json())["error"]
+        # an up-to-date report is only a file read: served, with a restrictive CSP
+        (prof / "report.html").write_text("<html><body>report</body></html>")
+        r = await client.get("/api/runs/p-2/report", headers=AUTH)
+        assert r.status == 200 and "report" in await r.text()
+        assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+        # newer results make it stale again
+        (prof / "profile.json").touch()
+        os.utime(prof / "report.html", (1, 1))
+        r = await client.get("/api/runs/p-2/report", headers=AUTH)
+        assert r.status == 409
 
     _serve(tmp_path, body)

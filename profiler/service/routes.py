@@ -42,6 +42,12 @@ from profiler.service.schemas import (
 from profiler.store import MANIFEST, PROFILE, read_json
 
 routes = web.RouteTableDef()
+# Reports are self-contained HTML (inline CSS, data: images, no script): let them do no more,
+# since they are served on the same origin as the dashboard.
+REPORT_CSP = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src data: 'self'; frame-ancestors 'none'",
+}
 _RENDER_LOCK = threading.Lock()
 
 
@@ -229,6 +235,14 @@ async def get_run(request: web.Request) -> web.Response:
 async def report(request: web.Request) -> web.StreamResponse:
     svc = _svc(request)
     path = _dir_or_404(svc, request.match_info["id"])
+    running = svc.runner.current
+    if running and _fresh_report(path) is None and request.query.get("force") != "1":
+        # matplotlib on this host while a profile measures would perturb that profile
+        return json_error(
+            409,
+            f"profile {running} is running and {path.name} has no up-to-date report; rendering "
+            "now would perturb the measurement. Try again when it ends (or add ?force=1).",
+        )
     try:
         html = await asyncio.to_thread(_render_html, path)
     except (UserError, FileNotFoundError, ValueError, KeyError) as exc:
@@ -236,7 +250,7 @@ async def report(request: web.Request) -> web.StreamResponse:
         return json_error(409, f"no report for {path.name} yet: {exc}")
     if html is None:
         return json_error(409, f"no report for {path.name} yet")
-    return web.FileResponse(html, headers={"Content-Type": "text/html; charset=utf-8"})
+    return web.FileResponse(html, headers={"Content-Type": "text/html; charset=utf-8", **REPORT_CSP})
 
 
 def _render_html(path: Path) -> Path | None:
@@ -270,7 +284,7 @@ async def get_file(request: web.Request) -> web.StreamResponse:
     ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     if target.suffix == ".parquet":
         ctype = "application/vnd.apache.parquet"
-    headers = {"Content-Type": ctype, "X-Content-Type-Options": "nosniff"}
+    headers = {"Content-Type": ctype, "X-Content-Type-Options": "nosniff", **REPORT_CSP}
     if target.suffix not in (".html", ".png", ".json", ".md", ".txt", ".svg"):
         headers["Content-Disposition"] = f'attachment; filename="{target.name}"'
     return web.FileResponse(target, headers=headers)
