@@ -72,16 +72,27 @@ def short_outputs(ctx: Context) -> list[dict[str, Any]]:
 def prompts_differ(ctx: Context) -> list[dict[str, Any]]:
     if ctx.paired:
         return []
-    on, off = ctx.on, ctx.off
-    if on.n != off.n:
-        msg = f"legs sent different numbers of requests ({on.n} on, {off.n} off)"
-    else:
-        keys = on.request_keys()
-        same = keys is not None and keys == off.request_keys()
-        if same:
-            return []  # same prompts (repetitions are resampled per run, not paired)
-        msg = "legs' prompts differ (different prompt hashes or input lengths, or a different order)"
-    return [_warn("prompts_differ", msg + "; compared as independent samples, CIs are wider")]
+    # Every run of both legs should have sent the same prompt sequence (repetitions included).
+    sequences = [_run_keys(leg, g) for leg in (ctx.on, ctx.off) for g in leg.groups]
+    if sequences and sequences[0] is not None and all(seq == sequences[0] for seq in sequences):
+        return []
+    sizes = sorted({len(g) for leg in (ctx.on, ctx.off) for g in leg.groups})
+    what = (
+        f"runs sent different numbers of requests ({', '.join(map(str, sizes))})"
+        if len(sizes) > 1
+        else ("runs' prompts differ (prompt hashes or input lengths, or their order)")
+    )
+    suffix = (
+        "; compared as independent samples, CIs are wider"
+        if len(ctx.on.runs) == len(ctx.off.runs) == 1
+        else ""
+    )
+    return [_warn("prompts_differ", what + suffix)]
+
+
+def _run_keys(leg: Leg, rows: np.ndarray) -> list[Any] | None:
+    keys = leg.request_keys()
+    return None if keys is None else [keys[i] for i in rows]
 
 
 @CHECKS.register("few_samples")
