@@ -101,7 +101,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(_keys, _json, max_size=6) | _json)
 def test_any_json_is_accepted_or_refused_cleanly(body: Any) -> None:
     try:
