@@ -307,3 +307,15 @@ def test_net_suite_open_loop_follows_the_schedule(tmp_path: Path) -> None:
     frame = results(tmp_path)
     assert value(frame, "requests", "target=http concurrency=4 rate=50") == 20
     assert value(frame, "client_lag_max", "target=http concurrency=4 rate=50") >= 0
+
+
+def test_keep_alive_opens_one_connection_per_worker() -> None:
+    from loadgen.plain import PlainSpec, plain_summary, run_plain
+
+    with http_server("--delay-ms", "2") as url:
+        res = run_plain(PlainSpec(url=url + "/", concurrency=3, num_requests=30, duration_s=30))
+        server = _stats(url)
+    s = plain_summary(res.frame)
+    assert s["completed"] == 30 and server["requests"] == 30
+    # the client's connect stamps agree with the connections the server saw
+    assert s["connections_opened"] == server["connections"] == 3
