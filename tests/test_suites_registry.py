@@ -119,3 +119,14 @@ def test_ctrl_c_keeps_partial_results_and_propagates(tmp_path: Path) -> None:
     run = read_run(run_dir)
     assert run.manifest["status"] == "incomplete" and "Ctrl-C" in run.manifest["reason"]
     assert run.summary["metrics"][0]["mean"] == 5.0
+
+
+def test_unexpected_error_is_recorded_and_raised(tmp_path: Path) -> None:
+    def measure(args: argparse.Namespace, rows: Rows, tick: object) -> None:
+        raise KeyError("schema changed")
+
+    suite = Suite(name="fake", help="", add_arguments=lambda p: None, measure=measure)
+    with pytest.raises(KeyError):
+        run_suite(suite, argparse.Namespace(label="on", out=tmp_path, repeats=1), quiet=True)
+    (run_dir,) = tmp_path.iterdir()
+    assert read_run(run_dir).manifest["status"] == "incomplete"

@@ -263,6 +263,9 @@ def run_suite(suite: Suite, args: argparse.Namespace, *, quiet: bool = False) ->
         status, reason = STATUS_INCOMPLETE, f"{type(exc).__name__}: {exc}"
         path = _finish(writer, rows, status, reason)
         raise UserError(f"suite {suite.name} stopped: {exc} (partial results in {path})") from exc
+    except Exception as exc:  # a bug: keep the data and the traceback
+        _finish(writer, rows, STATUS_INCOMPLETE, f"{type(exc).__name__}: {exc}")
+        raise
     return _finish(writer, rows, status, reason)
 
 
