@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from profiler.errors import UserError
 from profiler.service import ServiceConfig, create_app
 from profiler.service.app import SERVICE
 from profiler.service.auth import COOKIE
@@ -300,3 +301,18 @@ def test_no_report_rendering_while_a_profile_measures(tmp_path: Path) -> None:
         assert r.status == 409
 
     _serve(tmp_path, body)
+
+
+def test_one_service_per_data_directory(tmp_path: Path) -> None:
+    async def body(client: TestClient[Any, Any]) -> None:
+        second = ServiceConfig(data_dir=tmp_path / "data", token=TOKEN,
+                               models_path=tmp_path / "models.yaml")  # fmt: skip
+        with pytest.raises(UserError, match=r"another tee-llm-prof service \(pid \d+\)"):
+            create_app(second)
+
+    _serve(tmp_path, body)
+    # released when the first one stopped
+    again = create_app(ServiceConfig(data_dir=tmp_path / "data", token=TOKEN,
+                                     models_path=tmp_path / "models.yaml"))  # fmt: skip
+    again[SERVICE].store.close()
+    os.close(again[SERVICE].lock_fd)

@@ -9,8 +9,10 @@ one-line message; an unexpected exception is logged with its traceback and answe
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,7 @@ class Service:
     runner: JobRunner
     results: ResultStore
     auth: Auth
+    lock_fd: int
 
 
 SERVICE = web.AppKey("service", Service)
@@ -96,6 +99,7 @@ def create_app(config: ServiceConfig) -> web.Application:
 
     data = Path(config.data_dir)
     data.mkdir(parents=True, exist_ok=True)
+    lock = _lock_data_dir(data)
     store = JobStore(data / "jobs.sqlite")
     runner = JobRunner(
         store,
@@ -111,6 +115,7 @@ def create_app(config: ServiceConfig) -> web.Application:
         runner=runner,
         results=ResultStore(data / "profiles"),
         auth=Auth(config.token),
+        lock_fd=lock,
     )
     app = web.Application(
         client_max_size=config.max_body, middlewares=[errors_middleware, auth_middleware]
@@ -136,3 +141,22 @@ async def _on_cleanup(app: web.Application) -> None:
     service = app[SERVICE]
     await service.runner.stop()
     service.store.close()
+    os.close(service.lock_fd)  # releases the data-directory lock
+
+
+def _lock_data_dir(data: Path) -> int:
+    """One service per data directory: two would each run a profile at the same time on this
+    host (perturbing both) and race on the queue. The lock dies with the process."""
+    fd = os.open(data / "service.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise UserError(
+            f"another tee-llm-prof service (pid {holder}) is using {data}; stop it or use "
+            "another --data directory"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd

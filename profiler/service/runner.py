@@ -132,7 +132,11 @@ class JobRunner:
         for orphan in self._orphans:
             await self._reap_orphan(orphan)
         while not self._stopping:
-            job = None if self.paused else self.store.claim_next()
+            try:
+                job = None if self.paused else self.store.claim_next()
+            except Exception:  # e.g. the disk is full: keep serving, retry shortly
+                log.exception("cannot read the job queue")
+                job = None
             if job is None:
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
