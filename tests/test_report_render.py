@@ -240,3 +240,23 @@ def test_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert not (out / "plots").exists()  # html embeds its plots; only md/png write files
     with pytest.raises(UserError, match="does not exist"):
         cmd.run(parser.parse_args([str(tmp_path / "missing")]))
+
+
+def test_paper_compat_on_request(tmp_path: Path, comparison_dir: Path) -> None:
+    from profiler.report.model import Options
+
+    run = make_run(tmp_path, "on", n=40)
+    r = report.build(run, None, Options(paper_compat=True))
+    table = next(t for t in r.tables() if t.title.startswith("Paper-compatible view"))
+    samples = int(table.rows[0][1])
+    assert 0 < samples <= 40  # the paper's filter drops outputs of ≤ 2 tokens
+    # a comparison stored without the view gets it computed from its runs
+    cmp = json.loads((comparison_dir / "comparison.json").read_text())
+    cmp["paper_compat"] = None
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    write_json(bare / "comparison.json", cmp)
+    plain = report.build(bare)
+    assert not any(t.title.startswith("Paper-compatible") for t in plain.tables())
+    asked = report.build(bare, None, Options(paper_compat=True))
+    assert any(t.title.startswith("Paper-compatible") for t in asked.tables())

@@ -169,6 +169,8 @@ def _cells(row: ModelRow, metric: str) -> list[str]:
 def models_table(
     rows: Sequence[ModelRow], spec: Sequence[tuple[str, str]], title: str, with_gpu: bool
 ) -> Table:
+    absent = [name for metric, name in spec if not any(metric in r.metrics for r in rows)]
+    spec = [(metric, name) for metric, name in spec if name not in absent]
     columns = ["model", "load"]
     for _, name in spec:
         columns += [f"{name} TEE on", f"{name} TEE off", f"{name} overhead"]
@@ -191,6 +193,8 @@ def models_table(
         else "Point estimates from summaries: no per-request data, so no confidence interval. "
     )
     note += "Positive = the TEE costs (latency: (on − off)/off; throughput: (off − on)/off)."
+    if absent:
+        note += f" Not in these results: {', '.join(absent)}."
     if with_gpu:
         note += " GPU busy = mean NVML utilisation during the runs: where it is high, GPU time dominates."
     return Table(title, columns, body, note=note, align=["l", "l"] + ["r"] * (len(columns) - 2))

@@ -198,9 +198,9 @@ def models_overheads(
     table: Sequence[Mapping[str, Any]], metrics: Sequence[str], title: str = "TEE overhead per model"
 ) -> Figure:
     """Grouped bars: one group per model, one bar per metric; CIs drawn where they exist."""
-    fig, axes = new_figure(title, size=(11, 5))
-    ax = axes[0]
     models = [str(r["model"]) for r in table]
+    fig, axes = new_figure(title, size=(max(11.0, 0.75 * len(models)), 6))
+    ax = axes[0]
     width = 0.8 / max(len(metrics), 1)
     x = np.arange(len(models))
     palette = ["#c0392b", "#2471a3", "#117a65", "#b9770e", "#7d3c98", "#566573"]
@@ -217,9 +217,12 @@ def models_overheads(
             color="black",
             label="95% CI",
         )
-    ax.set_xticks(x, models, rotation=15 if len(models) > 4 else 0)
+    if len(models) > 4:  # long names: slanted, anchored at their right end under the group
+        ax.set_xticks(x, models, rotation=35, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticks(x, models)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xlabel("model")
+    ax.set_xlabel("model @ load point" if any("@" in m for m in models) else "model")
     ax.set_ylabel("overhead (%) — positive means the TEE costs")
     ax.grid(axis="y", alpha=0.3)
     _dedupe_legend(ax)
