@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tee-llm-prof",
         description="Measure what a Trusted Execution Environment (TDX/SEV-SNP + GPU CC mode) "
-        "costs LLM inference: TTFT, ITL/TPOT, E2E latency, tokens/s and requests/s, with 95%% "
+        "costs LLM inference: TTFT, ITL/TPOT, E2E latency, tokens/s and requests/s, with 95% "
         "confidence intervals on every overhead.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, cmd in COMMANDS.items():
         p = sub.add_parser(
             name,
-            help=cmd.help,
+            help=cmd.help.replace("%", "%%"),  # argparse %-formats help strings
             aliases=list(cmd.aliases),
             description=cmd.description or cmd.help,
             formatter_class=argparse.RawDescriptionHelpFormatter,

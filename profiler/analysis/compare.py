@@ -138,6 +138,12 @@ def compare_runs(
     """Compare run directories (or folders of runs) and write ``<out>/comparison.json``."""
     on_paths = [on] if isinstance(on, (str, Path)) else list(on)
     off_paths = [off] if isinstance(off, (str, Path)) else list(off)
+    # Secondary suites (cpu, io, net, zk, gpu) keep a tidy results table, not requests: their
+    # comparison bootstraps over repetitions of each measurement (profiler/suites/compare.py).
+    from profiler.suites.compare import compare_suite_dirs, has_suite_runs
+
+    if has_suite_runs([*on_paths, *off_paths]):
+        return compare_suite_dirs(on_paths, off_paths, out, aa=aa, n_boot=n_boot, seed=seed)
     probe = load_leg(on_paths, "on")
     slos = _slos(probe)
     on_leg = load_leg(on_paths, "on", slos=slos) if slos else probe
