@@ -74,7 +74,10 @@ def test_non_interpolated_capacities_are_qualified() -> None:
     lower = Capacity(qps=12.0, load=8, output_tps=1200.0, kind="lower_bound", note="at least")
     plan = make_plan({"on": ON, "off": lower}, SLOS, target_qps=40, aa=True)
     assert "Leg off: its capacity is only a lower bound" in plan["sentence"]
-    assert "A/A" in plan["sentence"]
+    assert "compares lower bounds" in plan["sentence"]
+    # an A/A pair never reports a TEE effect, only the noise floor
+    assert "A/A calibration" in plan["sentence"] and "The TEE" not in plan["sentence"]
+    assert "differ by 37.5%" in plan["sentence"]  # (12 − 7.5) / 12
     assert plan["warnings"] == ["off: at least"]
 
 

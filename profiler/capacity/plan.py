@@ -213,22 +213,39 @@ def sentence(plan: Mapping[str, Any], slos: Slos) -> str:
         return f"No plan for {target:g} req/s under {slos.describe()}: {notes}."
     prices = plan["gpu_hour_cost"] is not None
     text = f"To serve {target:g} req/s under {slos.describe()}"
+    aa = bool(plan.get("aa"))
     if "on" in legs and "off" in legs:
+        with_, without = ("on leg on", "on leg off") if aa else ("with the TEE", "without it")
         text += (
-            f", you need {_leg_words(legs['on'], prices)} with the TEE and "
-            f"{_leg_words(legs['off'], prices)} without it."
+            f", you need {_leg_words(legs['on'], prices)} {with_} and "
+            f"{_leg_words(legs['off'], prices)} {without}."
         )
     ov = plan.get("capacity_overhead")
     if ov and ov["value_pct"] is not None:
-        verb = "lowers" if ov["value_pct"] >= 0 else "raises"
-        text += f" The TEE {verb} the SLO-bound capacity of one replica by {abs(ov['value_pct']):.1f}%"
+        ci = ""
         if ov["ci_low_pct"] is not None:
-            text += f" (95% CI {ov['ci_low_pct']:.1f}% to {ov['ci_high_pct']:.1f}%"
-            text += ", significant)" if ov["significant"] else ", not significant)"
-        text += "."
+            ci = f" (95% CI {ov['ci_low_pct']:.1f}% to {ov['ci_high_pct']:.1f}%"
+            ci += ", significant)" if ov["significant"] else ", not significant)"
+        if plan.get("aa"):
+            # same endpoint on both legs: any difference is this host's noise, never the TEE
+            text += (
+                f" Both legs are the same endpoint (A/A calibration): their SLO-bound capacities differ "
+                f"by {ov['value_pct']:.1f}%{ci}, which is noise, not the TEE."
+            )
+            if ov["significant"]:
+                text += (
+                    " A 'significant' A/A difference means run-to-run drift on this host exceeds the "
+                    "within-run CI: treat TEE overheads of this size as noise here."
+                )
+        else:
+            verb = "lowers" if ov["value_pct"] >= 0 else "raises"
+            size = abs(ov["value_pct"])
+            text += f" The TEE {verb} the SLO-bound capacity of one replica by {size:.1f}%{ci}."
+    elif plan.get("aa"):
+        text += " Both legs are the same endpoint (A/A): differences are noise, not the TEE."
     cp = plan.get("cost_performance")
     if cp:
-        text += f" Cost-performance with/without TEE: {cp['ratio']:.3f}"
+        text += f" Cost-performance {'on/off' if aa else 'with/without TEE'}: {cp['ratio']:.3f}"
         if cp["ci_low"] is not None:
             text += f" (95% CI {cp['ci_low']:.3f}–{cp['ci_high']:.3f})"
         text += "."
@@ -236,8 +253,8 @@ def sentence(plan: Mapping[str, Any], slos: Slos) -> str:
         kind = leg["capacity"]["kind"]
         if kind in _QUALIFIER:
             text += f" Leg {label}: {_QUALIFIER[kind]}."
-    if plan.get("aa"):
-        text += " Both legs are the same endpoint (A/A): differences are noise, not the TEE."
+    if any(leg["capacity"]["kind"] == "lower_bound" for leg in legs.values()) and ov:
+        text += " The overhead compares lower bounds: sweep higher loads before relying on it."
     return text
 
 
