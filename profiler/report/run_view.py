@@ -81,9 +81,13 @@ def run_warnings(run: Run, frame: pd.DataFrame | None) -> list[Warn]:
         out.append(
             Warn(
                 "incomplete",
-                f"run status is {status!r}"
-                + (f": {run.manifest['reason']}" if run.manifest.get("reason") else "")
-                + "; numbers cover only what was measured",
+                (
+                    "the run has not finished (still running, or its process died before saving)"
+                    if status == "running"
+                    else f"run status is {status!r}"
+                    + (f": {run.manifest['reason']}" if run.manifest.get("reason") else "")
+                    + "; numbers cover only what was measured"
+                ),
                 label,
             )
         )
@@ -253,7 +257,9 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
         kind="run", title=title, source=Path(path), out_dir=Path(out_dir or path), headline=[headline]
     )
     report.sections.append(Section("What ran").add(facts_table(m)))
-    report.sections.append(Section("Summary").add(*summary_tables({label: s})))
+    report.sections.append(
+        Section("Summary").add(*(summary_tables({label: s}) or [Paragraph("No summary.json (yet).")]))
+    )
     report.sections.append(Section("Data-quality warnings").add(Warnings(run_warnings(run, frame))))
     env = environment_blocks({label: m.get("environment")}, {label: m})
     report.sections.append(Section("Environment").add(*env))
