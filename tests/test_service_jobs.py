@@ -98,3 +98,11 @@ def test_job_ids_are_unique_and_public_view_hides_pid(tmp_path: Path) -> None:
     job = store.list_jobs()[0]
     view = job.public()
     assert "pid" not in view and view["status"] == J.QUEUED and view["created"].endswith("Z")
+
+
+def test_a_given_duplicate_id_is_refused(tmp_path: Path) -> None:
+    store = J.JobStore(tmp_path / "jobs.sqlite")
+    store.submit("m", {}, job_id="p-fixed")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.submit("m", {}, job_id="p-fixed")
+    assert len(store.list_jobs()) == 1

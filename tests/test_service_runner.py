@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from profiler.service import jobs as J
-from profiler.service.runner import JobRunner, profile_command
+from profiler.service.runner import OVERRIDE_FLAGS, JobRunner, profile_command
 
 FAKE_PROFILE = r"""
 import json, os, signal, sys, time
@@ -194,3 +194,13 @@ def test_profile_command_passes_only_the_key_and_overrides(tmp_path: Path) -> No
 def _log(runner: JobRunner, job_id: str) -> str:
     path = runner.log_path(job_id)
     return path.read_text() if path.exists() else ""
+
+
+def test_overrides_match_the_profile_command() -> None:
+    """The service passes exactly the workload flags `tee-llm-prof profile` accepts, and every
+    request field but the model key is one of them (catches drift between the two)."""
+    from profiler.commands.profile import OVERRIDES
+    from profiler.service.schemas import ProfileRequest
+
+    assert OVERRIDE_FLAGS == OVERRIDES
+    assert set(ProfileRequest.model_fields) - {"model"} == set(OVERRIDE_FLAGS)

@@ -184,15 +184,22 @@ class JobStore:
 
     # ------------------------------------------------------------------ transitions
     def submit(self, model: str, request: dict[str, Any], job_id: str | None = None) -> Job:
-        job_id = job_id or new_job_id()
-        with self._tx() as db:
-            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
-            db.execute(
-                "INSERT INTO jobs (id, seq, model, request, status, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (job_id, seq, model, json.dumps(request), QUEUED, time.time()),
-            )
-        job = self.get(job_id)
+        for attempt in range(5):
+            candidate = job_id or new_job_id()
+            try:
+                with self._tx() as db:
+                    seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
+                    db.execute(
+                        "INSERT INTO jobs (id, seq, model, request, status, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (candidate, seq, model, json.dumps(request), QUEUED, time.time()),
+                    )
+                break
+            except sqlite3.IntegrityError:
+                # same second and same 24 random bits: draw again (a given id is an error)
+                if job_id is not None or attempt == 4:
+                    raise
+        job = self.get(candidate)
         assert job is not None
         return job
 

@@ -255,3 +255,22 @@ def test_restart_after_a_crash_keeps_state(tmp_path: Path) -> None:
             for pid, job_id in pids:
                 kill_group(pid, job_id)
 
+
+
+def test_an_unreachable_endpoint_fails_with_the_profiles_reason(tmp_path: Path) -> None:
+    from tests.support.servers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    models = models_yaml(tmp_path / "models.yaml", dead, dead)
+    with service(tmp_path / "data", models) as svc:
+        _, data = svc.call("POST", "/api/profiles", {"model": "gt"})
+        try:
+            job = wait_job(svc, data["id"], final, timeout=120)
+        finally:
+            kill_group(profile_pid(tmp_path / "data", data["id"]), data["id"])
+        assert job["status"] == "failed" and job["exit_code"] not in (0, None), job
+        assert job["reason"], job  # the profile's own one-line error, not just an exit code
+        _, log = svc.call("GET", f"/api/profiles/{data['id']}/log")
+        assert job["reason"] in log
+        _, metrics = svc.call("GET", "/metrics")
+        assert 'tee_llm_prof_jobs{status="failed"} 1' in metrics
