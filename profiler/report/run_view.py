@@ -257,9 +257,8 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
         kind="run", title=title, source=Path(path), out_dir=Path(out_dir or path), headline=[headline]
     )
     report.sections.append(Section("What ran").add(facts_table(m)))
-    report.sections.append(
-        Section("Summary").add(*(summary_tables({label: s}) or [Paragraph("No summary.json (yet).")]))
-    )
+    summary = Section("Summary").add(*summary_tables({label: s}))
+    report.sections.append(summary if summary.blocks else summary.add(Paragraph("No summary.json (yet).")))
     report.sections.append(Section("Data-quality warnings").add(Warnings(run_warnings(run, frame))))
     env = environment_blocks({label: m.get("environment")}, {label: m})
     report.sections.append(Section("Environment").add(*env))
