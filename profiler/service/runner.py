@@ -191,11 +191,16 @@ class JobRunner:
         self._finish(job, proc.returncode, interrupted_by)
 
     def _update_progress(self, job_id: str, progress: dict[str, Any], tail: _LogTail) -> None:
-        event = tail.last_event()
-        if event is not None:
-            progress["last_event"] = event
-        progress.update(run_progress(self.profiles_dir / job_id))
-        self.store.set_progress(job_id, progress)
+        # Progress is best effort: an error here must never end the watch of a live profile
+        # (the next job would then start beside it).
+        try:
+            event = tail.last_event()
+            if event is not None:
+                progress["last_event"] = event
+            progress.update(run_progress(self.profiles_dir / job_id))
+            self.store.set_progress(job_id, progress)
+        except Exception:
+            log.exception("job %s: cannot update progress", job_id)
 
     def _finish(self, job: J.Job, rc: int | None, interrupted_by: str | None) -> None:
         if interrupted_by == "cancel":
