@@ -81,6 +81,13 @@ def test_non_interpolated_capacities_are_qualified() -> None:
     assert plan["warnings"] == ["off: at least"]
 
 
+def test_a_single_leg_still_gets_a_plan() -> None:
+    plan = make_plan({"off": OFF}, SLOS, target_qps=40)
+    want = "To serve 40 req/s under P99 TTFT ≤ 400 ms, you need 4 replicas (4 GPUs) on leg off."
+    assert plan["sentence"] == want
+    assert plan["capacity_overhead"] is None
+
+
 def test_prices_for_every_leg_or_none() -> None:
     with pytest.raises(ValueError):
         make_plan({"on": ON, "off": OFF}, SLOS, target_qps=1, gpu_hour_cost={"on": 1.0})

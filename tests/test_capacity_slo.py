@@ -69,7 +69,7 @@ def test_peak_before_the_crossing_is_the_answer() -> None:
     p = pts([1, 2, 4, 8], [1, 2, 4.0, 3.5], [100, 120, 200, 600])
     cap = capacity_of(p, parse_slos("ttft_p99_ms=400"), saturated=True)
     assert cap.kind == "measured"
-    assert cap.qps == pytest.approx(4.0) and cap.load == 4
+    assert cap.qps == pytest.approx(4.0) and cap.load == 4 and (cap.lo, cap.hi) == (2, 2)
 
 
 def test_all_pass_saturated_is_the_peak() -> None:

@@ -220,6 +220,9 @@ def sentence(plan: Mapping[str, Any], slos: Slos) -> str:
             f", you need {_leg_words(legs['on'], prices)} {with_} and "
             f"{_leg_words(legs['off'], prices)} {without}."
         )
+    else:  # one leg measured (e.g. an interrupted sweep)
+        parts = [f", you need {_leg_words(leg, prices)} on leg {label}" for label, leg in legs.items()]
+        text += "".join(parts) + "."
     ov = plan.get("capacity_overhead")
     if ov and ov["value_pct"] is not None:
         ci = ""

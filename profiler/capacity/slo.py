@@ -169,9 +169,8 @@ def capacity(curve: Curve, slos: Slos, *, saturated: bool) -> Capacity:
     if again:
         loads = ", ".join(f"{curve.loads[k]:g}" for k in again)
         note += f"; load(s) {loads} pass again (noise?) and are ignored"
-    if curve.qps[best] > qps:
-        cap = _at(curve, best, "measured", binding, note + "; throughput peaked before that")
-        return Capacity(**{**asdict(cap), "lo": i, "hi": j, "fraction": f})
+    if curve.qps[best] > qps:  # the operating point is that measured peak, not the crossing
+        return _at(curve, best, "measured", binding, note + "; throughput peaked before that")
     return Capacity(
         qps=qps,
         load=_lerp(curve.loads, i, j, f),
