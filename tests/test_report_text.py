@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from profiler.report.text import ci, headline, metric_label, num, pct
 
 
@@ -53,3 +55,19 @@ def test_labels_and_numbers() -> None:
     assert pct(3.14159) == "+3.1%" and pct(-0.5, 2) == "−0.50%"
     assert ci(-1.23, 4.56) == "−1.2–4.6%"
     assert ci(None, 1) == "no CI"
+
+
+def test_ecdf_of_many_values_keeps_the_ends_and_the_shape() -> None:
+    import numpy as np
+
+    from profiler.report.plots_common import ecdf, thin
+
+    values = np.random.default_rng(0).exponential(5.0, 1_000_000)
+    x, y = ecdf(values, max_points=1000)
+    assert x.size <= 1000
+    assert x[0] == values.min() and x[-1] == values.max() and y[-1] == 1.0
+    # each drawn point is exact: y is the fraction of values ≤ x
+    for k in (10, 500, 990):
+        assert y[k] == pytest.approx(np.mean(values <= x[k]), abs=1e-6)
+    assert thin(10).tolist() == list(range(10))
+    assert thin(50_000, 100).size == 100

@@ -41,11 +41,31 @@ def new_figure(
     return fig, [ax for row in axes for ax in row]
 
 
-def ecdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted values and the fraction of values ≤ each (the empirical CDF)."""
+#: Points drawn per ECDF / scatter. Pooled ITLs of a large run reach millions; a line of more
+#: points than pixels only slows the drawing down.
+MAX_POINTS = 4000
+MAX_SCATTER = 20_000
+
+
+def ecdf(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted values and the fraction of values ≤ each (the empirical CDF).
+
+    Above ``max_points`` values the curve is sampled at evenly spaced ranks, always keeping the
+    first and the last (minimum and maximum), which is exact at the drawn resolution.
+    """
     x = np.sort(values[~np.isnan(values)])
     y = np.arange(1, x.size + 1) / x.size if x.size else np.empty(0)
+    if x.size > max_points:
+        idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
+        x, y = x[idx], y[idx]
     return x, y
+
+
+def thin(n: int, limit: int = MAX_SCATTER, seed: int = 0) -> np.ndarray:
+    """Indices of at most ``limit`` of ``n`` points (seeded: the same report every time)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from profiler.report.plots_common import (
     no_data,
     ok_rows,
     pooled_itl,
+    thin,
     use_log_scale,
 )
 from profiler.report.text import metric_label
@@ -47,6 +48,7 @@ def latency_cdfs(legs: Legs, title: str = "Latency distributions (empirical CDF)
             series[label] = pooled_itl(ok) if col == "itl_ms" else column(ok, col)
         for i, (label, values) in enumerate(series.items()):
             x, y = ecdf(values)
+            n = int(np.isfinite(values).sum())
             if x.size:
                 ax.step(
                     x,
@@ -54,7 +56,7 @@ def latency_cdfs(legs: Legs, title: str = "Latency distributions (empirical CDF)
                     where="post",
                     color=leg_color(label, i),
                     lw=1.6,
-                    label=f"{leg_name(label)} (n={x.size:,})",
+                    label=f"{leg_name(label)} (n={n:,})",
                 )
         if not any(v[~np.isnan(v)].size for v in series.values()):
             no_data(ax, name)
@@ -83,13 +85,16 @@ def latency_vs_tokens(legs: Legs, title: str = "Latency against token counts") -
             x, y = column(ok, xcol), column(ok, ycol)
             keep = np.isfinite(x) & np.isfinite(y)
             if keep.any():
+                x, y = x[keep], y[keep]
+                shown = thin(x.size)
+                note = f", {shown.size:,} drawn" if shown.size < x.size else ""
                 ax.scatter(
-                    x[keep],
-                    y[keep],
+                    x[shown],
+                    y[shown],
                     s=9,
                     alpha=0.45,
                     color=leg_color(label, i),
-                    label=f"{leg_name(label)} (n={int(keep.sum()):,})",
+                    label=f"{leg_name(label)} (n={x.size:,}{note})",
                     edgecolors="none",
                 )
                 plotted = True
