@@ -97,3 +97,20 @@ def test_workload_rates_accept_inf_strings_and_reject_zero() -> None:
     assert WorkloadSpec.model_validate({"request_rates": ["inf", 4]}).request_rates == [math.inf, 4.0]
     with pytest.raises(ValueError):
         WorkloadSpec(request_rates=[0])
+
+
+def test_models_command_lists_every_key_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import json
+
+    from profiler.commands import models as models_cmd
+
+    assert models_cmd.run(argparse.Namespace(models=str(REPO_MODELS), json=True)) == 0
+    rows = {r["key"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"tiny-llama", *PAPER_MODELS} <= set(rows)
+    assert rows["llama-3.1-8b"]["engine"] == "vllm-cuda"
+    assert rows["llama-3.1-8b"]["request_rates"] == "1,4,16,inf"
+    # parameter counts from the architecture alone: the published sizes, within 2%
+    published_sizes = (("llama-3.1-8b", 8.03e9), ("llama-3.1-70b", 70.6e9), ("phi-3-medium-128k", 14.0e9))
+    for key, published in published_sizes:
+        assert abs(rows[key]["params"] / published - 1) < 0.02, key

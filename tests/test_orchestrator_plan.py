@@ -92,3 +92,17 @@ def test_legs_from_urls_models_yaml_and_one_url(gt_url: str) -> None:
             assert [leg.base_url for leg in yaml_legs] == [gt_url, other]
         with legs(entry, tee_off=other) as single:  # one URL: an A/A calibration on it
             assert is_aa(single) and single[0].base_url == other
+
+
+def test_cli_overrides_are_validated_like_models_yaml() -> None:
+    import argparse
+
+    from profiler.commands.profile import resolve_workload
+
+    base = get_model("llama-3.1-8b", REPO_MODELS).workload
+    args = argparse.Namespace(request_rates=["2", "inf"], num_requests=10, repeats=None, seed=None,
+                              concurrency=None, input_len=None, output_len=None, dataset=None, api=None)
+    w = resolve_workload(base, args)
+    assert w.request_rates == [2.0, math.inf] and w.num_requests == 10 and w.repeats == base.repeats
+    with pytest.raises(UserError, match="command line: num_requests"):
+        resolve_workload(base, argparse.Namespace(**{**vars(args), "num_requests": 0}))
