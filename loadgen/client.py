@@ -172,6 +172,7 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         rec.sent_ns = perf_counter_ns()
         self.transport.write(data)
+        rec.written_ns = perf_counter_ns()  # the bytes are in the kernel (or its buffer) now
         return self.done
 
     def finish(self, now: int, error: str | None = None) -> None:

@@ -26,6 +26,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "end_ns",
     "target_ns",
     "headers_ms",
+    "write_ms",
     "tls_ms",
     "new_connection",
     "status",
@@ -56,6 +57,7 @@ class RawRecord:
     target_ns: int = 0
     scheduled_ns: int = 0
     sent_ns: int = 0
+    written_ns: int = 0  # transport.write() returned
     connect_start_ns: int = 0  # 0 = the request reused an open connection
     connect_end_ns: int = 0
     tls_end_ns: int = 0  # 0 = no TLS handshake
@@ -200,6 +202,7 @@ def record_row(rec: RawRecord) -> dict[str, Any]:
         "end_ns": rec.end_ns,
         "target_ns": rec.target_ns,
         "headers_ms": headers_ms,
+        "write_ms": (rec.written_ns - rec.sent_ns) / NS_PER_MS if rec.written_ns else math.nan,
         "tls_ms": (rec.tls_end_ns - rec.connect_end_ns) / NS_PER_MS if rec.tls_end_ns else math.nan,
         "new_connection": bool(rec.connect_start_ns),
         "status": rec.status,

@@ -27,7 +27,23 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_protocol
+
+# The instrument also stamps when its event loop read each request's bytes (``arrival_ns``),
+# so a client's send gap splits into "reached the server process" and "aiohttp parse/dispatch".
+# Patched on the class before any connection exists (uvloop binds data_received per connection).
+# RequestHandler has __slots__, so the stamp lives in a dict keyed by the handler's id (always
+# overwritten by the live connection's latest read).
+_data_received = web_protocol.RequestHandler.data_received
+_ARRIVAL_NS: dict[int, int] = {}
+
+
+def _stamped_data_received(self: web_protocol.RequestHandler, data: bytes) -> None:
+    _ARRIVAL_NS[id(self)] = time.perf_counter_ns()
+    _data_received(self, data)
+
+
+web_protocol.RequestHandler.data_received = _stamped_data_received  # type: ignore[method-assign]
 
 FAULTS = ("none", "http500", "drop", "garbage", "error_event", "slow_headers")
 
@@ -49,9 +65,10 @@ class Options:
 class RequestLog:
     request_id: str
     path: str
-    recv_ns: int
+    recv_ns: int  # the handler started (after aiohttp parsed the request)
     prompt_tokens: int
     max_tokens: int
+    arrival_ns: int = 0  # the server's event loop read the request's last bytes
     start_ns: int = 0  # left the queue
     event_ns: list[int] = field(default_factory=list)  # stamped right after each event's write
     write_ns: list[int] = field(default_factory=list)  # stamped right before it (the send time)
@@ -100,7 +117,8 @@ class GroundTruth:
         max_tokens = int(asked or self.opts.default_tokens)
         prompt_tokens = self._tokens(self._prompt_text(body))
         rid = request.headers.get("X-Request-Id", str(n))
-        entry = RequestLog(rid, request.path, recv, prompt_tokens, max_tokens, fault=self._fault_for(n))
+        entry = RequestLog(rid, request.path, recv, prompt_tokens, max_tokens, fault=self._fault_for(n),
+                           arrival_ns=_ARRIVAL_NS.get(id(request.protocol), 0))
         self.log.append(entry)
         if entry.fault == "http500":
             return web.json_response({"error": {"message": "injected failure"}}, status=500)
