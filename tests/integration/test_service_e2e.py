@@ -138,6 +138,14 @@ def test_report_is_html(finished: tuple[Service, str, Path]) -> None:
     assert b"<html" in raw.lower() and b"ttft" in raw.lower()
     status, headers, raw = svc.raw("GET", f"/api/runs/{job_id}/report", token=None)
     assert status == 401 and b"<html" not in raw.lower()
+    # one run's own report, rendered on demand by the service (nothing else is running)
+    _, job = svc.call("GET", f"/api/profiles/{job_id}")
+    run_id = job["result"]["runs"][0]["id"]
+    status, headers, raw = svc.raw("GET", f"/api/runs/{run_id}/report")
+    assert status == 200, raw[:500]
+    assert b"<html" in raw.lower() and run_id.encode() in raw
+    status, info = svc.call("GET", f"/api/runs/{run_id}")
+    assert "report.html" in info["files"]
 
 
 @pytest.mark.chromium
