@@ -175,3 +175,34 @@ def test_probe_of_a_dead_endpoint_is_one_line() -> None:
         probe(f"http://127.0.0.1:{free_port()}", "m", timeout_s=2)
     with pytest.raises(UserError, match="not an http"):
         probe("10.0.0.5:8000", "m")
+
+
+@pytest.mark.integration
+def test_server_dies_with_a_profiler_killed_by_sigkill(tmp_path: Path) -> None:
+    """No finally-block runs after SIGKILL; the server must not outlive its profiler."""
+    port = free_port()
+    pid_file = tmp_path / "server.pid"
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from profiler.engines.process import ServerProcess\n"
+        f"s = ServerProcess('gt', [sys.executable, '-m', 'tests.support.gt_server', '--port', '{port}'],\n"
+        f"    env={{}}, log_path=Path({str(tmp_path / 's.log')!r}), health_url='http://127.0.0.1:{port}/health')\n"
+        "s.start(); s.wait_ready(30)\n"
+        f"Path({str(pid_file)!r}).write_text(str(s.proc.pid))\n"
+        "time.sleep(120)\n"
+    )
+    import subprocess
+
+    profiler = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    server_pid = int(pid_file.read_text())
+    assert _alive(server_pid)
+    profiler.kill()
+    profiler.wait()
+    deadline = time.monotonic() + 15
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server_pid)

@@ -9,10 +9,12 @@ Its own session also keeps a terminal's Ctrl-C away from it: the profiler decide
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +44,18 @@ HINTS.add(
 HINTS.add("address already in use", "the port is taken; pass another --port or stop what uses it")
 HINTS.add("Unsupported CPU attention configuration", "the CPU attention kernel needs head_dim 32/64/…")
 HINTS.add("CUDA out of memory", "lower max_model_len, raise tensor_parallel_size or quantize")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the profiler dies, even by SIGKILL (Linux).
+
+    finally-blocks cannot run after SIGKILL or an OOM kill; without this the server would
+    keep the port and the accelerator. (vLLM's engine core watches its own parent.) Linux
+    sends the signal when the *thread* that started the server ends: start servers from the
+    main thread or a thread that lives as long as the server, as every caller here does."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 class EngineFailed(UserError):
@@ -124,6 +138,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def _failure(self, what: str) -> EngineFailed:
