@@ -88,6 +88,13 @@ def test_all_pass_unsaturated_is_a_lower_bound_with_an_extrapolated_guess() -> N
     assert "at least" in cap.note
 
 
+def test_all_pass_with_a_drop_at_the_end_says_saturation_is_unconfirmed() -> None:
+    p = pts([1, 2, 4, 8], [1, 2, 4, 3.5], [100, 110, 120, 130])
+    cap = capacity_of(p, parse_slos("ttft_p99_ms=400"), saturated=False)
+    assert (cap.kind, cap.qps, cap.extrapolated_qps) == ("lower_bound", 4, None)
+    assert "peaked at load 4 but saturation was not confirmed" in cap.note
+
+
 def test_first_point_failing_at_concurrency_one_is_infeasible() -> None:
     p = pts([1, 2, 4], [1, 2, 4], [500, 600, 700])
     cap = capacity_of(p, parse_slos("ttft_p99_ms=400"), saturated=False)

@@ -223,10 +223,17 @@ def _all_pass(curve: Curve, limits: Mapping[str, float], saturated: bool) -> Cap
         cross = _crossings(curve, limits, [k for k in limits if k != ERROR_RATE], n - 2, n - 1)
         if cross:
             extra = _lerp(curve.qps, n - 2, n - 1, min(cross.values()))
+    if best == n - 1:
+        why = "throughput still grows"
+    else:
+        why = (
+            f"throughput peaked at load {curve.loads[best]:g} but saturation was not confirmed "
+            "(one flat point can be noise)"
+        )
     cap = _at(
         curve, best, "lower_bound", None,
-        "every measured load meets the SLOs and throughput still grows: capacity is at least the "
-        "highest measured throughput (sweep higher loads to find it)",
+        f"every measured load meets the SLOs and {why}: capacity is at least the highest measured "
+        "throughput (sweep higher loads to find it)",
     )
     return Capacity(**{**asdict(cap), "extrapolated_qps": extra})
 
