@@ -282,3 +282,25 @@ def test_an_unreachable_endpoint_fails_with_the_profiles_reason(tmp_path: Path) 
         assert job["reason"] in log
         _, metrics = svc.call("GET", "/metrics")
         assert 'tee_llm_prof_jobs{status="failed"} 1' in metrics
+
+
+def test_graceful_stop_interrupts_the_profile_and_keeps_its_runs(tmp_path: Path) -> None:
+    """SIGTERM (systemd stop, Ctrl-C): the service interrupts its profile itself, then exits."""
+    data = tmp_path / "data"
+    with gt_server("--ttft-ms", "20", "--itl-ms", "20") as gt:
+        models = models_yaml(tmp_path / "models.yaml", gt, gt, SLOW)
+        with service(data, models) as svc:
+            _, first = svc.call("POST", "/api/profiles", {"model": "gt"})
+            job_id = first["id"]
+            try:
+                wait_job(svc, job_id, _started)
+                stop(svc.proc, signal.SIGTERM)
+                assert svc.proc.returncode == 0
+            finally:
+                kill_group(profile_pid(data, job_id), job_id)
+        with service(data, models, "--paused") as svc:
+            status, job = svc.call("GET", f"/api/profiles/{job_id}")
+            assert status == 200 and job["status"] == "interrupted", job
+            assert "service was stopped" in job["reason"]  # by itself, not found at restart
+            assert job["result"]["status"] == "incomplete"
+            assert [r["status"] for r in job["result"]["runs"]] == ["incomplete"]
