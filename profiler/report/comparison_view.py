@@ -96,6 +96,26 @@ def paper_table(pc: Mapping[str, Any]) -> Table:
     )
 
 
+def paper_figure(frames: Mapping[str, pd.DataFrame], pc: Mapping[str, Any], prefix: str) -> FigureBlock:
+    """TPS against token size, as the reference study plotted it (its filter and definitions)."""
+
+    def build() -> Any:
+        from profiler.analysis import paper  # the analysis owns the paper's definitions
+
+        points = {}
+        for label, frame in frames.items():
+            rows = paper.per_request(frame)
+            points[label] = (rows["tokens"].to_numpy(float), rows["tps"].to_numpy(float))
+        return plots_latency.paper_tps_vs_tokens(points, {k: pc[k] for k in ("on", "off") if pc.get(k)})
+
+    return FigureBlock(
+        f"{prefix}paper_tps_vs_tokens",
+        "Decode rate against tokens (paper view)",
+        build,
+        "Each dot one request (the paper's filter applied); lines: short/medium/long bucket means.",
+    )
+
+
 def _overhead(on: Any, off: Any, kind: str) -> str:
     try:
         a, b = float(on), float(off)
@@ -249,7 +269,10 @@ def comparison_sections(
 
         pc = paper.paper_view(on_frame, off_frame)
     if pc:
-        sections.append(Section("Paper-compatible view").add(paper_table(pc)))
+        paper_sec = Section("Paper-compatible view").add(paper_table(pc))
+        if on_frame is not None and off_frame is not None:
+            paper_sec.add(paper_figure({"on": on_frame, "off": off_frame}, pc, prefix))
+        sections.append(paper_sec)
     elif opts is not None and opts.paper_compat:
         sections.append(
             Section("Paper-compatible view").add(

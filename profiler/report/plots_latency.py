@@ -284,3 +284,42 @@ def _dedupe_legend(ax: Any) -> None:
         seen.setdefault(lab, h)
     if seen:
         ax.legend(seen.values(), seen.keys(), fontsize=8, loc="best")
+
+
+def paper_tps_vs_tokens(
+    points: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    buckets: Mapping[str, Mapping[str, Any]] | None = None,
+    title: str = "Per-request decode rate against tokens (arXiv:2409.03992 view)",
+) -> Figure:
+    """The reference study's figure: each request's output tokens / Σ ITL against its input +
+    output tokens, both legs overlaid; bucket means (short/medium/long) as horizontal segments."""
+    fig, axes = new_figure(title, size=(11, 5.2))
+    ax = axes[0]
+    for i, (label, (tokens, tps)) in enumerate(points.items()):
+        keep = np.isfinite(tokens) & np.isfinite(tps)
+        n = int(keep.sum())
+        shown = thin(n)
+        ax.scatter(tokens[keep][shown], tps[keep][shown], s=9, alpha=0.4, color=leg_color(label, i),
+                   edgecolors="none", label=f"{leg_name(label)} requests (n={n:,})")  # fmt: skip
+    spans: dict[str, tuple[float, float | None]] = {
+        "short": (1, 100),
+        "medium": (101, 500),
+        "long": (501, None),
+    }
+    for i, (label, view) in enumerate((buckets or {}).items()):
+        for name, (lo, hi) in spans.items():
+            b = (view.get("buckets") or {}).get(name) or {}
+            if b.get("tps") is None:
+                continue
+            data = points[label][0] if label in points else np.array([float(lo)])
+            lo = max(lo, float(np.nanmin(data)))  # the axis is logarithmic: start where data does
+            top = hi if hi is not None else max(float(np.nanmax(data)), lo * 2)
+            # one legend entry per leg: matplotlib skips labels that start with an underscore
+            tag = f"{leg_name(label)} bucket mean (short/medium/long)" if name == "short" else "_bucket"
+            ax.hlines(float(b["tps"]), lo, top, colors=leg_color(label, i), lw=2.5, label=tag)
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens per request, input + output (tokens, log scale)")
+    ax.set_ylabel("decode rate: output tokens / Σ ITL (tokens/s)")
+    ax.grid(alpha=0.3)
+    legend_if_any(ax, fontsize=8, markerscale=2)
+    return fig
