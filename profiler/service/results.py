@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from profiler.store import COMPARISON, MANIFEST, PROFILE, is_run_dir, read_json
+from profiler.store import COMPARISON, MANIFEST, PROFILE, SUMMARY, is_run_dir, read_json
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
 
@@ -24,6 +24,12 @@ HEADLINE: tuple[tuple[str, str], ...] = (
     ("output_throughput", "tok/s"),
     ("request_throughput", "req/s"),
 )
+
+# what each run measured, shown per run in GET /api/profiles/{id} (the rest: summary.json)
+RUN_SUMMARY = (
+    "completed", "failed", "duration", "mean_ttft_ms", "mean_tpot_ms", "mean_itl_ms",
+    "mean_e2el_ms", "output_throughput", "request_throughput",
+)  # fmt: skip
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -141,12 +147,14 @@ class ResultStore:
         out = []
         for run in sorted(p for p in runs_dir.iterdir() if is_run_dir(p)):
             manifest = _read(run / MANIFEST) or {}
+            summary = _read(run / SUMMARY) or {}
             out.append(
                 {
                     "id": run.name,
                     "label": manifest.get("label"),
                     "status": manifest.get("status"),
                     "reason": manifest.get("reason"),
+                    "summary": {k: summary[k] for k in RUN_SUMMARY if k in summary},
                 }
             )
         return out

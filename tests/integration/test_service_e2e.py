@@ -107,6 +107,9 @@ def test_profile_runs_to_done_with_the_ground_truth_overhead(
     (point,) = job["result"]["load_points"]
     assert point["name"] and len(point["runs"]["on"]) == 1 and len(point["runs"]["off"]) == 1
     assert sorted(r["label"] for r in job["result"]["runs"]) == ["off", "on"]
+    for run in job["result"]["runs"]:  # each leg's own summary, from its summary.json
+        assert run["summary"]["completed"] == 40 and run["summary"]["failed"] == 0
+        assert run["summary"]["mean_ttft_ms"] >= (100 if run["label"] == "on" else 40)
     ttft = next(h for h in point["headline"] if h["metric"] == "mean_ttft_ms")
     assert ttft["overhead_pct"] > 0, ttft
     assert ttft["ci_low"] <= ttft["overhead_pct"] <= ttft["ci_high"]
