@@ -260,3 +260,9 @@ def test_paper_compat_on_request(tmp_path: Path, comparison_dir: Path) -> None:
     assert not any(t.title.startswith("Paper-compatible") for t in plain.tables())
     asked = report.build(bare, None, Options(paper_compat=True))
     assert any(t.title.startswith("Paper-compatible") for t in asked.tables())
+
+
+def test_several_inputs_must_all_be_comparisons_or_profiles(tmp_path: Path, comparison_dir: Path) -> None:
+    run = make_run(tmp_path / "runs", "on", n=20)
+    with pytest.raises(UserError, match="neither a comparison"):
+        report.render_many([comparison_dir, run], tmp_path / "out", ("md",))

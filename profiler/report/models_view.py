@@ -103,6 +103,8 @@ def rows_from_dirs(dirs: Sequence[Path]) -> list[ModelRow]:
                     )
         elif is_comparison_dir(d):
             rows.append(rows_from_comparison(read_json(d / COMPARISON), d))
+        else:
+            raise UserError(f"{d} is neither a comparison ({COMPARISON}) nor a profile ({PROFILE}) directory")
     return rows
 
 
