@@ -11,7 +11,7 @@ import pytest
 from loadgen.metrics import REQUEST_COLUMNS
 from profiler.capacity.bootstrap import percentile_ci, replicate_capacities
 from profiler.capacity.plan import make_plan, replicas_needed
-from profiler.capacity.points import LoadPoint, Samples
+from profiler.capacity.points import LoadPoint, Samples, combine
 from profiler.capacity.slo import Capacity, capacity_of, parse_slos
 from profiler.commands.plan import parse_costs
 from profiler.errors import UserError
@@ -147,3 +147,19 @@ def test_percentile_ci_ignores_missing_replicates() -> None:
     lo, hi, n = percentile_ci(np.array([1.0, 2.0, math.nan, 3.0]))
     assert n == 3 and lo is not None and hi is not None and 1.0 <= lo < hi <= 3.0
     assert percentile_ci(np.array([math.nan])) == (None, None, 0)
+
+
+def test_repeated_runs_carry_their_drift_into_the_ci() -> None:
+    rng = np.random.default_rng(3)
+
+    def leg(qps_runs: list[float]) -> list[LoadPoint]:
+        parts = tuple(_point(4, q, rng.normal(100, 5, 100)) for q in qps_runs)
+        return [combine(parts)]
+
+    slos = parse_slos("ttft_p99_ms=1000")  # met everywhere: capacity = the (saturated) peak
+    steady = replicate_capacities({"on": leg([12.0, 12.0, 12.0])}, slos, {"on": True}, n_boot=400)
+    drifting = replicate_capacities({"on": leg([10.0, 12.0, 14.0])}, slos, {"on": True}, n_boot=400)
+    lo_s, hi_s, _ = percentile_ci(steady.qps["on"])
+    lo_d, hi_d, _ = percentile_ci(drifting.qps["on"])
+    assert lo_s == hi_s == 12.0  # identical runs: no run-to-run spread to carry
+    assert lo_d is not None and hi_d is not None and lo_d < 12.0 < hi_d and hi_d - lo_d > 1.0

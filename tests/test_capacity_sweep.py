@@ -237,3 +237,21 @@ def test_sweep_command_rejects_bad_input_before_starting_anything(
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (bad, err)
     assert [p.name for p in tmp_path.iterdir()] == ["models.yaml"]  # nothing was started or written
+
+
+def test_repeats_interleave_and_pool_into_one_point(tmp_path: Path) -> None:
+    runner = Runner(SPEEDS)
+    sweep_spec = spec(loads=(1, 2), repeats=2)
+    path = SweepDriver(tmp_path, sweep_spec, LEGS, runner, sweep_id="s", progress=False).run()
+    # ABBA over (load, repeat): on off | off on | on off | off on
+    assert runner.calls == [("on", 1), ("off", 1), ("off", 1), ("on", 1),
+                            ("on", 2), ("off", 2), ("off", 2), ("on", 2)]
+    raw = json.loads((path / "sweep.json").read_text())
+    data = read_sweep(path)
+    for label in ("on", "off"):
+        for rec, point in zip(raw["legs"][label]["points"], data.legs[label].points, strict=True):
+            assert len(rec["runs"]) == 2 and point.runs == rec["runs"]
+            summaries = [json.loads((path / r / "summary.json").read_text()) for r in rec["runs"]]
+            assert point.qps == pytest.approx(np.mean([s["request_throughput"] for s in summaries]))
+            assert rec["qps"] == pytest.approx(point.qps)
+            assert point.samples is not None and len(point.samples.ok) == 80  # 2 × 40 requests pooled

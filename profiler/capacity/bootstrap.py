@@ -12,8 +12,10 @@ latency, QPS = concurrency / mean request time, so the replicate QPS is the meas
 mean E2EL / replicate mean E2EL. On open-loop (rate) points the arrival process fixed the
 throughput; it is kept as measured. Output tokens/s follow QPS × tokens per request.
 
-What the CI does not contain: drift between runs (each point is one run). DESIGN §7 reports
-run-to-run noise on the CPU engine larger than this within-run spread; repeat the sweep to see it.
+With one run per point the CI does not contain drift between runs, and DESIGN §7 reports
+run-to-run noise on the CPU engine larger than the within-run spread. ``sweep --repeats R`` runs
+every point R times; such points are bootstrapped in two stages (runs with replacement, then
+requests within each drawn run), so the drift between runs enters the CI.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def _point_replicates(
         qps=np.full(n_boot, p.qps), output_tps=np.full(n_boot, p.output_tps),
         **{ERROR_RATE: np.full(n_boot, p.error_rate)},
     )
+    if len(p.parts) > 1 and all(q.samples is not None and len(q.samples.ok) for q in p.parts):
+        return _repeated_replicates(p, slos, n_boot, rng)
     s = p.samples
     if s is None or len(s.ok) == 0:
         return const
@@ -68,6 +72,34 @@ def _point_replicates(
         tok_scale = tpr_b / tpr if tpr > 0 else np.ones(n_boot)
     out["qps"] = np.nan_to_num(p.qps * scale, nan=0.0)
     out["output_tps"] = np.nan_to_num(p.output_tps * scale * tok_scale, nan=0.0)
+    return out
+
+
+def _repeated_replicates(
+    p: LoadPoint, slos: Slos, n_boot: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Two-stage bootstrap of a point measured in R runs: draw R runs with replacement (the
+    run-to-run drift), then min(run size) requests within each drawn run; throughputs are the
+    mean over the drawn runs' measured values."""
+    parts = p.parts
+    r = len(parts)
+    samples = [q.samples for q in parts if q.samples is not None]
+    m = min(len(x.ok) for x in samples)
+    inner = [rng.integers(0, len(x.ok), size=(n_boot, m)) for x in samples]
+    choose = rng.integers(0, r, size=(n_boot, r))
+    rows = np.arange(n_boot)[:, None]
+
+    def pooled(arrays: Sequence[np.ndarray]) -> np.ndarray:
+        stacked = np.stack([a[i] for a, i in zip(arrays, inner, strict=True)])  # (r, n_boot, m)
+        return stacked[choose, rows, :].reshape(n_boot, r * m)
+
+    out: dict[str, np.ndarray] = {}
+    for metric in slos.limits:
+        values = pooled([x.latency[metric.family] for x in samples])
+        out[metric.name] = np.asarray(metric.of(values, axis=1), dtype=float)
+    out[ERROR_RATE] = 1.0 - pooled([x.ok.astype(float) for x in samples]).mean(axis=1)
+    out["qps"] = np.array([q.qps for q in parts])[choose].mean(axis=1)
+    out["output_tps"] = np.array([q.output_tps for q in parts])[choose].mean(axis=1)
     return out
 
 

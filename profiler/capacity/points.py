@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,18 +137,55 @@ class LoadPoint:
     samples: Samples | None = None
     run: str | None = None  # run directory, relative to the sweep directory
     status: str = "complete"
+    parts: tuple[LoadPoint, ...] = ()  # the repetitions this point pools (empty: one run)
+
+    @property
+    def runs(self) -> list[str]:
+        return [p.run for p in self.parts if p.run] if self.parts else ([self.run] if self.run else [])
 
     def value(self, metric: Metric) -> float:
         """The metric at this point: from the requests when stored, else from summary.json."""
         if self.samples is not None:
             v = self.samples.latency[metric.family]
             return float(metric.of(v)) if np.isfinite(v).any() else math.nan
+        if self.parts:  # repetitions stored without requests: the mean of their statistics
+            return float(np.mean([p.value(metric) for p in self.parts]))
         raw = self.summary.get(metric.summary_key)
         return math.nan if raw is None else float(raw)
 
     @property
     def tokens_per_request(self) -> float:
         return self.output_tps / self.qps if self.qps > 0 else math.nan
+
+
+def combine(parts: Sequence[LoadPoint]) -> LoadPoint:
+    """One point from repeated runs at the same load: throughputs averaged over runs, latency
+    statistics over the pooled requests, failures pooled, the worst client lag."""
+    if len(parts) == 1:
+        return parts[0]
+    samples = None
+    if all(p.samples is not None for p in parts):
+        ss = [p.samples for p in parts if p.samples is not None]
+        samples = Samples(
+            ok=np.concatenate([x.ok for x in ss]),
+            latency={f: np.concatenate([x.latency[f] for x in ss]) for f in FAMILIES},
+            output_tokens=np.concatenate([x.output_tokens for x in ss]),
+        )
+    n = [len(p.samples.ok) if p.samples is not None else 1 for p in parts]
+    lags = [p.lag_p99_ms for p in parts if p.lag_p99_ms is not None]
+    return LoadPoint(
+        load=parts[0].load,
+        qps=float(np.mean([p.qps for p in parts])),
+        output_tps=float(np.mean([p.output_tps for p in parts])),
+        error_rate=float(np.average([p.error_rate for p in parts], weights=n)),
+        closed_loop=parts[0].closed_loop,
+        lag_p99_ms=max(lags) if lags else None,
+        summary={},
+        samples=samples,
+        run=parts[0].run,
+        status="complete" if all(p.status == "complete" for p in parts) else "incomplete",
+        parts=tuple(parts),
+    )
 
 
 def _num(x: Any) -> float:

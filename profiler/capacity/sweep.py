@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from profiler import __version__
-from profiler.capacity.points import LoadPoint, point_from_run
+from profiler.capacity.points import LoadPoint, combine, point_from_run
 from profiler.capacity.saturation import Saturation, SaturationPolicy, detect
 from profiler.capacity.slo import Capacity, Slos, capacity_of
 from profiler.capacity.sweepfile import LEG_ORDER, SWEEP, point_record
@@ -83,6 +83,7 @@ class SweepSpec:
     stop_on_saturation: bool = True
     model_key: str | None = None
     tensor_parallel_size: int = 1  # GPUs per replica, from models.yaml (the plan's default)
+    repeats: int = 1  # runs per (leg, load): their spread is what the bootstrap then resamples
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -93,6 +94,8 @@ class SweepSpec:
             raise ValueError("loads must increase")
         if self.mode == "concurrency" and any(x != int(x) for x in self.loads):
             raise ValueError("concurrency levels must be whole numbers")
+        if self.repeats < 1:
+            raise ValueError("repeats must be ≥ 1")
 
     def point(self, load: float) -> tuple[WorkloadSpec, float]:
         """The workload and request rate of one load point."""
@@ -149,33 +152,45 @@ class SweepDriver:
     def run(self) -> Path:
         self.runs.mkdir(parents=True, exist_ok=False)
         self._write("running")
-        total = len(self.spec.loads) * len(self.legs)
+        reps = self.spec.repeats
+        total = len(self.spec.loads) * len(self.legs) * reps
         done = 0
+        parts: dict[str, list[LoadPoint]] = {}
         try:
             for k, load in enumerate(self.spec.loads):
-                order = self.legs if k % 2 == 0 else list(reversed(self.legs))
-                for leg in order:
+                parts = {leg.label: [] for leg in self.legs}
+                for r in range(reps):
+                    # ABBA across loads and repetitions: on, off / off, on / on, off …
+                    order = self.legs if (k * reps + r) % 2 == 0 else list(reversed(self.legs))
+                    for leg in order:
+                        if self.state[leg.label].stopped:
+                            continue
+                        done += 1
+                        rep = f" (repeat {r + 1}/{reps})" if reps > 1 else ""
+                        self._say(f"[{done}/{total}] {leg.label}: {self._load_name()} {load:g}{rep}")
+                        p = self._run_once(leg, k, r, load)
+                        parts[leg.label].append(p)
+                        self._say(
+                            f"        {p.qps:.2f} req/s, {p.output_tps:.0f} out tok/s, "
+                            f"p99 TTFT {p.summary.get('p99_ttft_ms') or math.nan:.1f} ms, "
+                            f"failed {p.error_rate:.1%}"
+                        )
+                        if p.status != "complete":
+                            why = f"the run at {self._load_name()} {load:g} is {p.status}"
+                            self.state[leg.label].stopped = why
+                for leg in self.legs:
                     st = self.state[leg.label]
-                    if st.stopped:
-                        continue
-                    done += 1
-                    self._say(f"[{done}/{total}] {leg.label}: {self._load_name()} {load:g}")
-                    self._run_point(st, k, load)
-                    p = st.points[-1]
-                    self._say(
-                        f"        {p.qps:.2f} req/s, {p.output_tps:.0f} out tok/s, "
-                        f"p99 TTFT {p.summary.get('p99_ttft_ms') or math.nan:.1f} ms, "
-                        f"failed {p.error_rate:.1%}"
-                    )
-                    if st.stopped:  # its remaining points will not run
-                        total -= len(self.spec.loads) - k - 1
-                        self._say(f"        {leg.label} stops: {st.stopped}")
-                    self._write("running")
+                    if parts[leg.label]:
+                        self._add_point(st, combine(parts[leg.label]))
+                        if st.stopped:  # its remaining points will not run
+                            total -= (len(self.spec.loads) - k - 1) * reps
+                            self._say(f"        {leg.label} stops: {st.stopped}")
+                self._write("running")
         except KeyboardInterrupt:
-            self._finish("incomplete", "interrupted (Ctrl-C)")
+            self._finish("incomplete", "interrupted (Ctrl-C)", pending=parts)
             raise
         except Exception as exc:
-            self._finish("incomplete", f"{type(exc).__name__}: {exc}")
+            self._finish("incomplete", f"{type(exc).__name__}: {exc}", pending=parts)
             raise
         return self._finish("complete", None)
 
@@ -183,17 +198,21 @@ class SweepDriver:
         if self.progress:
             self.console.print(text, highlight=False)
 
-    def _run_point(self, st: _LegState, k: int, load: float) -> None:
+    def _run_once(self, leg: LegLike, k: int, r: int, load: float) -> LoadPoint:
         workload, rate = self.spec.point(load)
-        extra = {"sweep": {"sweep_id": self.sweep_id, "index": k, "mode": self.spec.mode, "load": load}}
-        run_dir = self.runner(self.runs, st.leg, workload, rate, extra)
-        point = point_from_run(Path(run_dir), load, closed_loop=self.closed, rel_to=self.path)
+        info = {"sweep_id": self.sweep_id, "index": k, "repeat": r, "mode": self.spec.mode, "load": load}
+        run_dir = self.runner(self.runs, leg, workload, rate, {"sweep": info})
+        return point_from_run(Path(run_dir), load, closed_loop=self.closed, rel_to=self.path)
+
+    def _add_point(self, st: _LegState, point: LoadPoint) -> None:
         st.points.append(point)
         st.saturation = detect(st.points, self.spec.policy)
+        if st.stopped:
+            return
         if point.status != "complete":
-            st.stopped = f"the run at {self._load_name()} {load:g} is {point.status}"
+            st.stopped = f"the run at {self._load_name()} {point.load:g} is {point.status}"
         elif st.saturation.saturated and self.spec.stop_on_saturation:
-            st.stopped = f"saturated at {self._load_name()} {load:g}: {st.saturation.reason}"
+            st.stopped = f"saturated at {self._load_name()} {point.load:g}: {st.saturation.reason}"
 
     @property
     def closed(self) -> bool:
@@ -203,23 +222,32 @@ class SweepDriver:
         return "concurrency" if self.spec.mode == "concurrency" else "rate"
 
     # ---------------------------------------------------------------- sweep.json
-    def _adopt_orphans(self) -> None:
-        """Runs written but not recorded (an interrupted point): add them, they are measurements."""
-        known = {p.run for st in self.state.values() for p in st.points}
+    def _adopt_orphans(self, pending: dict[str, list[LoadPoint]]) -> None:
+        """Runs of the interrupted load (finished repetitions, and the run that was cut short and
+        saved by its runner) are measurements: add them as that load's point."""
+        known = {run for st in self.state.values() for p in st.points for run in p.runs}
+        known |= {p.run for parts in pending.values() for p in parts if p.run}
         for d in sorted(self.runs.iterdir()) if self.runs.is_dir() else []:
             rel = str(d.relative_to(self.path))
             if rel in known or not (d / MANIFEST).is_file():
                 continue
             manifest = read_json(d / MANIFEST)
-            info = manifest.get("sweep") or (manifest.get("extra") or {}).get("sweep") or {}
+            info = manifest.get("sweep") or {}
             label = manifest.get("label")
-            if label in self.state and "load" in info:
+            if label in pending and "load" in info:
                 point = point_from_run(d, float(info["load"]), closed_loop=self.closed, rel_to=self.path)
-                self.state[str(label)].points.append(point)
+                pending[str(label)].append(point)
+        for label, parts in pending.items():
+            st = self.state[label]
+            done = {p.load for p in st.points}
+            if parts and parts[0].load not in done:
+                st.points.append(combine(parts))
 
-    def _finish(self, status: str, reason: str | None) -> Path:
+    def _finish(
+        self, status: str, reason: str | None, pending: dict[str, list[LoadPoint]] | None = None
+    ) -> Path:
         if status != "complete":
-            self._adopt_orphans()
+            self._adopt_orphans(pending or {})
         for label, st in self.state.items():
             st.saturation = detect(st.points, self.spec.policy)
             if st.points:
@@ -252,6 +280,7 @@ class SweepDriver:
             "loads": list(self.spec.loads),
             "max_concurrency": self.spec.max_concurrency,
             "tensor_parallel_size": self.spec.tensor_parallel_size,
+            "repeats": self.spec.repeats,
             "workload": self.spec.workload.model_dump(mode="json"),
             "slos": self.spec.slos.to_dict(),
             "max_error_rate": self.spec.slos.max_error_rate,

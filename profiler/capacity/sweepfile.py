@@ -5,10 +5,11 @@
     <out>/<sweep_id>/pareto.png            throughput vs latency per leg (plots.py)
 
 sweep.json = {schema_version, kind: "sweep", sweep_id, model, mode: "concurrency"|"rate",
-loads, max_concurrency, workload, slos: {"ttft_p99_ms": 500, …}, max_error_rate,
-saturation_policy, aa, status, reason, started, finished,
+loads, max_concurrency, tensor_parallel_size, repeats, workload, slos: {"ttft_p99_ms": 500, …},
+max_error_rate, saturation_policy, aa, status, reason, started, finished,
 legs: {"on"|"off": {base_url, served_model, engine, points: [{load, concurrency, request_rate,
-run (relative path), status, qps, output_tps, error_rate, <stat>_<family>_ms …, saturation}],
+run, runs (relative paths; several with repeats), status, qps, output_tps, error_rate,
+<stat>_<family>_ms …, saturation}],
 saturation: {saturated, index, reason}, capacity: {qps, load, kind, binding, note, …} | null}},
 plots: [relative paths]}
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, point_from_run
+from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, combine, point_from_run
 from profiler.capacity.saturation import Saturation
 from profiler.capacity.slo import Slos
 from profiler.errors import UserError
@@ -46,6 +47,7 @@ def point_record(
         "concurrency": int(p.load) if mode == "concurrency" else max_concurrency,
         "request_rate": math.inf if mode == "concurrency" else p.load,
         "run": p.run,
+        "runs": p.runs,
         "status": p.status,
         "qps": p.qps,
         "output_tps": p.output_tps,
@@ -102,10 +104,12 @@ def read_sweep(path: Path) -> SweepData:
     for label, leg in (raw.get("legs") or {}).items():
         points = []
         for rec in leg.get("points", []):
-            run = rec.get("run")
-            if not run or not (path / run).is_dir():
+            runs = [r for r in (rec.get("runs") or [rec.get("run")]) if r and (path / r).is_dir()]
+            if not runs:
                 continue  # a point whose run never started (interrupted before it)
-            points.append(point_from_run(path / run, float(rec["load"]), closed_loop=closed, rel_to=path))
+            load = float(rec["load"])
+            parts = [point_from_run(path / r, load, closed_loop=closed, rel_to=path) for r in runs]
+            points.append(combine(parts))
         sat = leg.get("saturation") or {}
         legs[label] = LegData(
             label=label,

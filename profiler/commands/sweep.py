@@ -75,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="random | sharegpt:PATH | prefix | lengths:PATH")
     p.add_argument("--api", choices=["completions", "chat"])
     p.add_argument("--seed", type=int, help="workload seed (both legs get the same prompts)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs per leg and load point (default 1); with ≥ 2 the CIs include run-to-run drift")
     p.add_argument("--slo", help="SLOs in ms, e.g. ttft_p99_ms=500,tpot_p99_ms=50,e2el_p99_ms=5000")
     p.add_argument("--max-error-rate", type=float, default=0.01,
                    help="failed fraction a point may have and still meet the SLOs (default 0.01)")
@@ -119,6 +121,8 @@ def build_spec(
         mode, loads = "concurrency", parse_list(levels, "--concurrency", integer=True)
     if args.max_concurrency is not None and args.max_concurrency < 1:
         raise UserError("--max-concurrency must be ≥ 1")
+    if args.repeats < 1:
+        raise UserError("--repeats must be ≥ 1")
     if args.patience < 1:
         raise UserError("--patience must be ≥ 1")
     if not 0 <= args.max_error_rate < 1:
@@ -131,7 +135,7 @@ def build_spec(
         mode=mode, loads=loads, workload=_workload(base, args),
         slos=parse_slos(args.slo, args.max_error_rate), policy=policy,
         max_concurrency=args.max_concurrency, stop_on_saturation=not args.no_stop,
-        model_key=model_key, tensor_parallel_size=tensor_parallel_size,
+        model_key=model_key, tensor_parallel_size=tensor_parallel_size, repeats=args.repeats,
     )
 
 
