@@ -142,6 +142,9 @@ def test_aa_comparison_is_labelled_a_calibration(tmp_path: Path) -> None:
     compare.compare_runs([a], [b], tmp_path / "aa", aa=True, n_boot=200)
     r = report.build(tmp_path / "aa")
     assert "A/A calibration" in r.title and "not a TEE measurement" in r.headline[0]
+    from profiler.report.html import to_html
+
+    assert r.calibration and "A/A calibration: noise floor, not a TEE cost" in to_html(r)
 
 
 @pytest.mark.slow  # about 6 s: two load points and a models table, every plot drawn

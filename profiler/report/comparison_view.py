@@ -18,6 +18,7 @@ from profiler.report.run_view import run_figures, run_warnings, summary_tables
 from profiler.report.text import ci, headline, metric_label, num, pct
 from profiler.store import COMPARISON, Run, read_json, read_run
 
+RUN_ONLY_WARNINGS = {"errors"}
 OVERHEAD_COLUMNS = ["metric", "TEE on", "TEE off", "overhead", "95% CI", "significant", "n on / off"]
 BUCKETS = ("short", "medium", "long")
 
@@ -240,12 +241,10 @@ def comparison_sections(
         Warn(str(w.get("code", "warning")), str(w.get("message", "")), w.get("leg"))
         for w in cmp.get("warnings") or []
     ]
-    for run in on_runs[:1] + off_runs[:1]:
-        warns.extend(
-            w
-            for w in run_warnings(run, run.table("requests"))
-            if not any(x.code == w.code and x.leg == w.leg for x in warns)
-        )
+    # The analysis' checks cover status, errors, lag and sample size for every run; from the
+    # runs themselves only the error messages add something (what failed, not just how often).
+    for run in on_runs + off_runs:
+        warns.extend(w for w in run_warnings(run, run.table("requests")) if w.code in RUN_ONLY_WARNINGS)
     missing = len(cmp.get("on_runs") or []) + len(cmp.get("off_runs") or []) - len(on_paths) - len(off_paths)
     if missing:
         warns.append(
@@ -337,6 +336,7 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
     model = cmp.get("model") or "model"
     kind = "A/A calibration" if cmp.get("aa") else "TEE on vs TEE off"
     report = Report(
+        calibration=bool(cmp.get("aa")),
         kind="comparison",
         title=f"{model}: {kind}",
         source=path,

@@ -63,7 +63,8 @@ def write(report: Report, console: Console | None = None) -> list[Path]:
     console = console or Console()
     console.rule(f"[bold]{report.title}")
     for line in report.headline:
-        console.print(Panel(Text(line, style="bold"), expand=True))
+        title = "A/A calibration: noise floor, not a TEE cost" if report.calibration else None
+        console.print(Panel(Text(line, style="bold"), title=title, expand=True))
     skipped = [s.heading for s in report.sections if not s.console]
     for section in (s for s in report.sections if s.console):
         console.print()

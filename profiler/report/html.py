@@ -19,6 +19,7 @@ from profiler.report.formats_common import dispatch
 from profiler.report.model import FigureBlock, Paragraph, Report, Table, Warnings
 
 REPORT_HTML = "report.html"
+BADGE = '<span class="badge">A/A calibration: noise floor, not a TEE cost</span>'
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;
@@ -28,6 +29,9 @@ h1{font-size:1.7em;margin:0 0 12px}
 h2{font-size:1.25em;margin:32px 0 10px;border-bottom:2px solid #d5dbdb;padding-bottom:4px}
 .headline{background:#fef5e7;border-left:5px solid #c0392b;padding:10px 14px;margin:8px 0;
   font-size:1.08em;font-weight:600}
+.calibration .headline{background:#eaf2f8;border-left-color:#566573}
+.badge{display:inline-block;background:#566573;color:#fff;border-radius:3px;padding:2px 8px;
+  font-size:.8em;margin-left:10px;vertical-align:middle}
 nav{font-size:.92em;margin:8px 0 16px;color:#566573}
 nav a{color:#2471a3;margin-right:12px;text-decoration:none}
 table{border-collapse:collapse;margin:6px 0 4px;font-size:.9em;background:#fff}
@@ -105,8 +109,8 @@ def to_html(report: Report) -> str:
         f"<style>{CSS}</style>",
         "</head>",
         "<body>",
-        "<main>",
-        f"<h1>{escape(report.title)}</h1>",
+        '<main class="calibration">' if report.calibration else "<main>",
+        f"<h1>{escape(report.title)}{BADGE if report.calibration else ''}</h1>",
     ]
     parts += [f'<div class="headline">{escape(line)}</div>' for line in report.headline]
     links = "".join(f'<a href="#s{i}">{escape(s.heading)}</a>' for i, s in enumerate(report.sections))

@@ -120,6 +120,8 @@ class Report:
     out_dir: Path
     headline: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
+    #: an A/A comparison or profile: formats mark it so nobody quotes noise as a TEE cost
+    calibration: bool = False
 
     def figures(self) -> list[FigureBlock]:
         return [b for s in self.sections for b in s.blocks if isinstance(b, FigureBlock)]

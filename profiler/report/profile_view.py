@@ -55,7 +55,7 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
     aa = bool(prof.get("aa"))
     points = list(prof.get("load_points") or [])
     title = f"Profile {prof.get('profile_id', path.name)}: {model}" + (" (A/A calibration)" if aa else "")
-    report = Report(kind="profile", title=title, source=path, out_dir=Path(out_dir or path))
+    report = Report(kind="profile", title=title, source=path, out_dir=Path(out_dir or path), calibration=aa)
     if prof.get("status") not in (None, "complete"):
         report.headline.append(
             f"Profile status: {prof.get('status')}"
