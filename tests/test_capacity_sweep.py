@@ -140,6 +140,9 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
     on = raw["legs"]["on"]["points"]
     assert [p["load"] for p in on] == [1, 2] and on[1]["status"] == "incomplete"
     assert [p["load"] for p in raw["legs"]["off"]["points"]] == [1, 2]
+    # kept on disk and in sweep.json, but never planned on
+    on_leg = read_sweep(tmp_path / "s").legs["on"]
+    assert [p.load for p in on_leg.points] == [1] and [p.load for p in on_leg.incomplete] == [2]
 
 
 def test_an_error_marks_the_sweep_incomplete_with_the_reason(tmp_path: Path) -> None:

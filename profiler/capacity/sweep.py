@@ -249,16 +249,19 @@ class SweepDriver:
         if status != "complete":
             self._adopt_orphans(pending or {})
         for label, st in self.state.items():
-            st.saturation = detect(st.points, self.spec.policy)
-            if st.points:
+            # a run cut short (Ctrl-C, server death) stays in sweep.json but its partial numbers
+            # never become an operating point
+            usable = _complete(st.points)
+            st.saturation = detect(usable, self.spec.policy)
+            if usable:
                 sat = st.saturation.saturated
-                self.capacities[label] = capacity_of(st.points, self.spec.slos, saturated=sat)
+                self.capacities[label] = capacity_of(usable, self.spec.slos, saturated=sat)
         plots = self._plot()
         self._write(status, reason, plots)
         return self.path
 
     def _plot(self) -> list[str]:
-        legs = {label: st.points for label, st in self.state.items() if st.points}
+        legs = {label: _complete(st.points) for label, st in self.state.items() if _complete(st.points)}
         if not legs:
             return []
         from profiler.capacity.plots import pareto_plot
@@ -312,6 +315,10 @@ class SweepDriver:
             "stopped": st.stopped,
             "capacity": cap.to_dict() if cap else None,
         }
+
+
+def _complete(points: Sequence[LoadPoint]) -> list[LoadPoint]:
+    return [p for p in points if p.status == "complete"]
 
 
 def _plain(engine: Any) -> Any:

@@ -68,6 +68,7 @@ class LegData:
     base_url: str | None = None
     served_model: str | None = None
     engine: dict[str, Any] = field(default_factory=dict)
+    incomplete: list[LoadPoint] = field(default_factory=list)  # runs cut short: shown, not used
 
 
 @dataclass
@@ -102,14 +103,19 @@ def read_sweep(path: Path) -> SweepData:
     closed = raw.get("mode", "concurrency") == "concurrency"
     legs: dict[str, LegData] = {}
     for label, leg in (raw.get("legs") or {}).items():
-        points = []
+        points: list[LoadPoint] = []
+        incomplete: list[LoadPoint] = []
         for rec in leg.get("points", []):
             runs = [r for r in (rec.get("runs") or [rec.get("run")]) if r and (path / r).is_dir()]
             if not runs:
                 continue  # a point whose run never started (interrupted before it)
             load = float(rec["load"])
             parts = [point_from_run(path / r, load, closed_loop=closed, rel_to=path) for r in runs]
-            points.append(combine(parts))
+            point = combine(parts)
+            if point.status == "complete":  # a run cut short is kept on disk, never planned on
+                points.append(point)
+            else:
+                incomplete.append(point)
         sat = leg.get("saturation") or {}
         legs[label] = LegData(
             label=label,
@@ -118,5 +124,6 @@ def read_sweep(path: Path) -> SweepData:
             base_url=leg.get("base_url"),
             served_model=leg.get("served_model"),
             engine=dict(leg.get("engine") or {}),
+            incomplete=incomplete,
         )
     return SweepData(path=path, raw=raw, legs=legs)

@@ -123,5 +123,8 @@ def sweep_tables(data: SweepData, slos: Slos | None = None) -> list[Table]:
         table = leg_table(
             label, leg.points, mode=data.mode, slos=slos or None, saturation=leg.saturation, capacity=cap
         )
+        if leg.incomplete:
+            cut = ", ".join(f"{p.load:g}" for p in leg.incomplete)
+            table.caption = f"{table.caption or ''}\nrun(s) cut short, kept but not used: load {cut}".strip()
         tables.append(table)
     return tables
