@@ -1,6 +1,7 @@
 """Sub-commands of ``tee-llm-prof``: one module each, registered by name in :data:`COMMANDS`.
 
-A module in this package adds itself with ``COMMANDS.add(Command(...))`` at import time; the
+A module in this package adds itself with ``COMMANDS.add(name, Command(name, ...))`` at
+import time; the
 CLI imports every module here (``load_all``), so adding a command never edits the CLI.
 """
 

@@ -62,6 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="bootstrap seed (default 0): same input + seed = same output"
     )
     p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip writing report.md, report.html and plots/ into DIR",
+    )
+    p.add_argument(
         "--bins", type=int, default=DEFAULT_BINS, help=f"token-volume quantile bins (default {DEFAULT_BINS})"
     )
 
@@ -82,7 +87,14 @@ def run(args: argparse.Namespace) -> int:
         n_bins=args.bins,
     )
     print_comparison(result, Console())
-    Console(stderr=True).print(f"wrote {Path(args.out) / 'comparison.json'}")
+    err = Console(stderr=True)
+    err.print(f"wrote {Path(args.out) / 'comparison.json'}")
+    if not args.no_report:
+        from profiler.report import render  # matplotlib loads only when a report is drawn
+
+        written = render(Path(args.out), formats=("md", "html", "png"), paper_compat=args.paper_compat)
+        if written:
+            err.print(f"report: {Path(args.out) / 'report.html'} ({len(written)} files)")
     return 0
 
 
