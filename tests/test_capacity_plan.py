@@ -77,7 +77,7 @@ def test_non_interpolated_capacities_are_qualified() -> None:
     assert "compares lower bounds" in plan["sentence"]
     # an A/A pair never reports a TEE effect, only the noise floor
     assert "A/A calibration" in plan["sentence"] and "The TEE" not in plan["sentence"]
-    assert "differ by 37.5%" in plan["sentence"]  # (12 − 7.5) / 12
+    assert "capacities is 37.5%" in plan["sentence"]  # (12 − 7.5) / 12
     assert plan["warnings"] == ["off: at least"]
 
 

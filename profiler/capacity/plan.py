@@ -232,13 +232,14 @@ def sentence(plan: Mapping[str, Any], slos: Slos) -> str:
         if plan.get("aa"):
             # same endpoint on both legs: any difference is this host's noise, never the TEE
             text += (
-                f" Both legs are the same endpoint (A/A calibration): their SLO-bound capacities differ "
-                f"by {ov['value_pct']:.1f}%{ci}, which is noise, not the TEE."
+                f" Both legs are the same endpoint (A/A calibration): (off − on) / off of their SLO-bound "
+                f"capacities is {ov['value_pct']:.1f}%{ci}, which is noise, not the TEE."
             )
             if ov["significant"]:
                 text += (
-                    " A 'significant' A/A difference means run-to-run drift on this host exceeds the "
-                    "within-run CI: treat TEE overheads of this size as noise here."
+                    " A 'significant' A/A difference means this host's noise is larger than the CI "
+                    "captures (one run per point, or too few --repeats): treat TEE overheads of this "
+                    "size as noise here."
                 )
         else:
             verb = "lowers" if ov["value_pct"] >= 0 else "raises"
