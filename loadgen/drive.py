@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
-from loadgen.client import Slot, build_request, parse_endpoint, request_body
+from loadgen.client import Slot, build_request, parse_endpoint, request_body, tls_context
 from loadgen.records import RawRecord
 from loadgen.workload import Prompt
 
@@ -48,6 +48,8 @@ class Share:
     extra_body: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     worker: int = 0
+    tls_ca: str | None = None  # CA bundle for https endpoints (default: the system's)
+    tls_verify: bool = True
 
 
 @dataclass
@@ -132,15 +134,19 @@ async def drive(
         for k, p in enumerate(share.warmup_prompts)
     ]
     conc = max(1, min(share.concurrency, max(len(share.indices), 1)))
-    slots = [Slot(ep) for _ in range(conc)]
+    tls = tls_context(share.tls_ca, share.tls_verify) if ep.tls else None
+    slots = [Slot(ep, tls) for _ in range(conc)]
     stopper = _Stopper(should_stop)
     records: list[RawRecord] = []
 
     # 1. open every connection before anything is measured
+    errors: list[str] = []
+
     async def _open(slot: Slot) -> float:
         try:
             s, tcp, _ = await slot.connect()
-        except OSError:
+        except OSError as exc:
+            errors.append(str(exc) or type(exc).__name__)
             return math.nan
         return (tcp - s) / 1e6
 
@@ -154,7 +160,7 @@ async def drive(
     if all(math.isnan(c) for c in connect_ms):
         for s in slots:
             s.close()
-        raise ConnectionError(f"cannot connect to {share.base_url}")
+        raise ConnectionError(f"cannot connect to {share.base_url}: {errors[0]}")
 
     # 2. warm-up: excluded from results, spreads over the open connections
     async def _warm(k: int) -> None:

@@ -63,6 +63,8 @@ class RunSpec:
     workers: int = 1
     extra_body: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    tls_ca: str | None = None  # https: CA bundle (default: the system's)
+    tls_verify: bool = True
 
 
 @dataclass
@@ -90,6 +92,7 @@ def _shares(spec: RunSpec, offsets: list[int]) -> list[Share]:
                 concurrency=conc, warmup_prompts=spec.warmup_prompts[w::n_workers],
                 duration_s=spec.duration_s, timeout_s=spec.timeout_s,
                 extra_body=spec.extra_body, headers=spec.headers, worker=w,
+                tls_ca=spec.tls_ca, tls_verify=spec.tls_verify,
             )
         )
     return shares

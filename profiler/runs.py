@@ -112,6 +112,8 @@ def execute_run(
     progress: bool = True,
     stop: StopFlag | None = None,
     run_id: str | None = None,
+    tls_ca: str | None = None,
+    tls_verify: bool = True,
 ) -> Path:
     """Run ``workload`` at ``request_rate`` against ``endpoint``; return the run directory.
 
@@ -130,6 +132,7 @@ def execute_run(
         concurrency=workload.concurrency, request_rate=request_rate, burstiness=workload.burstiness,
         ramp_up_s=workload.ramp_up_s, seed=workload.seed, warmup_prompts=warm,
         duration_s=workload.duration_s, timeout_s=workload.timeout_s, workers=workers,
+        tls_ca=tls_ca, tls_verify=tls_verify,
     )
     manifest: dict[str, Any] = {
         "label": label,
@@ -148,6 +151,7 @@ def execute_run(
             "workers": workers,
             "schedule": schedule_name(request_rate, workload.burstiness),
             "warmup_requests": len(warm),
+            "tls": {"ca": tls_ca, "verify": tls_verify} if endpoint.startswith("https") else None,
         },
         "environment": fingerprint(endpoint),
         **(extra_manifest or {}),

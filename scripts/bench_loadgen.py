@@ -262,6 +262,7 @@ FIREHOSE = r'''
 import asyncio, json, os, sys, uvloop
 os.sched_setaffinity(0, {int(sys.argv[2])})
 EVENTS = int(sys.argv[3])
+PER_WRITE = int(sys.argv[4])
 EV = b"data: " + json.dumps({"choices": [{"index": 0, "text": " x"}]}).encode() + b"\n\n"
 CHUNK = f"{len(EV):x}\r\n".encode() + EV + b"\r\n"
 USAGE = b'data: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": %d}}\n\n' % EVENTS
@@ -290,10 +291,11 @@ class P(asyncio.Protocol):
             asyncio.ensure_future(self.stream())
     async def stream(self):
         self.t.write(HEAD)
-        for _ in range(EVENTS):
+        batch = CHUNK * PER_WRITE
+        for _ in range(EVENTS // PER_WRITE):
             if not self.can.is_set(): await self.can.wait()
-            self.t.write(CHUNK)
-            await asyncio.sleep(0)  # one event per write, streams interleaved
+            self.t.write(batch)
+            await asyncio.sleep(0)  # streams interleaved
         self.t.write(TAIL)
 
 async def main():
@@ -303,9 +305,12 @@ uvloop.run(main())
 '''
 
 
-def event_rate(kind: str, c: int, n: int, events: int, tmp: Path, tok: Path | None) -> dict[str, float]:
+def event_rate(
+    kind: str, c: int, n: int, events: int, per_write: int, tmp: Path, tok: Path | None
+) -> dict[str, float]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", FIREHOSE, str(port), str(SERVER_CPU), str(events)],
+    server = subprocess.Popen([sys.executable, "-c", FIREHOSE, str(port), str(SERVER_CPU), str(events),
+                               str(per_write)],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -346,6 +351,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="alternating repetitions per point (default 2)")
     p.add_argument("--no-vllm", action="store_true", help="skip vllm bench serve")
     p.add_argument("--events", type=int, default=2000, help="events per request in the event-rate test")
+    p.add_argument("--events-per-write", type=int, nargs="+", default=[1, 8],
+                   help="firehose events per write: 1 = one TCP segment per event; more lets the "
+                   "server outrun a client, as a saturated client sees it (default 1 8)")
     p.add_argument("--json", type=Path, default=None, help="also write all figures here")
     # internal: the pinned client process
     p.add_argument("--client-out", help=argparse.SUPPRESS)
@@ -376,10 +384,11 @@ def main() -> None:
                     fig = measure(kind, c, c * args.requests_per_slot, tmp, tok)
                     res["accuracy"].setdefault(f"{kind}@{c}", []).append(fig)
                     print(_line(f"c={c} {kind} rep {rep}", fig), flush=True)
-            for kind in order:
-                rate = event_rate(kind, 64, 128, args.events, tmp, tok)
-                res["event_rate"].setdefault(kind, []).append(rate)
-                print(_line(f"events {kind} rep {rep}", rate), flush=True)
+            for per_write in args.events_per_write:
+                for kind in order:
+                    rate = event_rate(kind, 64, 128, args.events, per_write, tmp, tok)
+                    res["event_rate"].setdefault(f"{kind}/{per_write}", []).append(rate)
+                    print(_line(f"events {kind} {per_write}/write rep {rep}", rate), flush=True)
     res["load_average_after"] = os.getloadavg()
     print(f"\nmedians over {args.repeats} repeat(s); load average before {res['load_average_before']}, "
           f"after {res['load_average_after']} on {os.cpu_count()} cores (others' work inflates figures)")
@@ -392,11 +401,13 @@ def main() -> None:
         eps = float(np.median([r["events_per_s"] for r in rates]))
         epc = float(np.median([r["events_per_cpu_s"] for r in rates]))
         med[f"events:{kind}"] = {"events_per_s": eps, "events_per_cpu_s": epc}
-        print(f"events {kind:5s} achieved {eps:,.0f}/s; per client CPU-second {epc:,.0f}")
+        print(f"events {kind:7s} achieved {eps:,.0f}/s; per client CPU-second {epc:,.0f}")
     if "vllm" in kinds:
-        a, b = med["events:ours"], med["events:vllm"]
-        print(f"event rate ours/vllm: achieved {a['events_per_s'] / b['events_per_s']:.2f}x, "
-              f"per CPU-second {a['events_per_cpu_s'] / b['events_per_cpu_s']:.2f}x")
+        for per_write in args.events_per_write:
+            a, b = med[f"events:ours/{per_write}"], med[f"events:vllm/{per_write}"]
+            print(f"event rate ours/vllm at {per_write} event(s) per write: achieved "
+                  f"{a['events_per_s'] / b['events_per_s']:.2f}x, "
+                  f"per CPU-second {a['events_per_cpu_s'] / b['events_per_cpu_s']:.2f}x")
         for c in args.concurrency:
             for f in FIGURES:
                 o, v = med[f"ours@{c}"][f], med[f"vllm@{c}"][f]

@@ -69,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-url", default=None, help="vLLM /metrics URL to scrape during the run")
     p.add_argument("--slo", action="append", default=[], metavar="KEY=MS",
                    help="SLO for goodput, e.g. --slo ttft=200 --slo tpot=50 (keys: ttft, tpot, e2el)")
+    p.add_argument("--ca-cert", default=None, help="https endpoints: CA bundle to verify the server with")
+    p.add_argument("--insecure", action="store_true",
+                   help="https endpoints: do not verify the certificate (recorded in the manifest)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -150,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         args.out, endpoint=args.endpoint, served_model=args.served_model, workload=workload,
         request_rate=args.request_rate, label=args.label, model_key=args.model_key,
         tokenizer=args.tokenizer, metrics_url=args.metrics_url, workers=args.workers,
-        progress=not args.no_progress,
+        progress=not args.no_progress, tls_ca=args.ca_cert, tls_verify=not args.insecure,
     )
     print_summary(path)
     from profiler.store import read_run
