@@ -44,7 +44,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(url + "/health", timeout=1, context=ctx):  # noqa: S310
+                with urllib.request.urlopen(url + "/health", timeout=1, context=ctx):
                     break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
