@@ -7,6 +7,9 @@ Datasets register by name in :data:`DATASETS`; ``--dataset NAME[:ARG]`` picks on
                      the counter used (tokenizer, the endpoint's /tokenize, or words);
 - ``sharegpt:PATH``: a ShareGPT-format JSON file; first human turn = prompt, the reply's token
                      count = output length (vLLM's filters: both ≥ 4, prompt ≤ 1024, sum ≤ 2048);
+- ``lengths:PATH``:  replay per-request (input, output) token counts from a vLLM result JSON
+                     (``input_lens``/``output_lens``, ``.json.gz`` too), a JSON list or a CSV, in
+                     file order, with random words (e.g. the Phala paper's raw results);
 - ``prefix``:        a shared prefix of ``prefix_len`` tokens (default: ``input_len``) followed
                      by a unique random suffix of ``input_len`` tokens (vLLM's prefix semantics:
                      the prefix is extra).
@@ -174,6 +177,73 @@ def sharegpt_dataset(a: DatasetArgs, counter: TokenCounter) -> list[Prompt]:
         raise ValueError(f"{a.arg}: no usable conversations (need two turns of ≥ 4 tokens)")
     # fewer usable conversations than requests: cycle, in the same seeded order
     return [prompts[i % len(prompts)] for i in range(a.num)]
+
+
+_IN_KEYS = ("input_len", "input_tokens", "prompt_len", "prompt_tokens")
+_OUT_KEYS = ("output_len", "output_tokens", "completion_tokens")
+
+
+def _pick(row: dict[str, object], keys: tuple[str, ...]) -> object:
+    for k in keys:
+        if k in row:
+            return row[k]
+    raise ValueError(f"a row needs one of {', '.join(keys)}; got {', '.join(map(str, row))}")
+
+
+def read_lengths(path: Path) -> list[tuple[int, int]]:
+    """(input, output) token counts per request, in file order, from a vLLM result JSON (its
+    ``input_lens``/``output_lens``; ``.gz`` too), a JSON list of pairs or objects, or a CSV with
+    ``input_len,output_len`` (or ``input_tokens,output_tokens``) columns."""
+    import csv
+    import gzip
+    import io
+
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read lengths file {path}: {exc.strerror}") from None
+    text = raw.decode("utf-8", "replace")
+    pairs: list[tuple[object, object]] = []
+    if path.name.removesuffix(".gz").endswith(".csv"):
+        pairs = [(_pick(r, _IN_KEYS), _pick(r, _OUT_KEYS)) for r in csv.DictReader(io.StringIO(text))]
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not valid JSON: {exc}") from None
+        if isinstance(data, dict) and "input_lens" in data and "output_lens" in data:
+            pairs = list(zip(data["input_lens"], data["output_lens"], strict=False))
+        elif isinstance(data, list):
+            for item in data:
+                pairs.append(
+                    (_pick(item, _IN_KEYS), _pick(item, _OUT_KEYS)) if isinstance(item, dict)
+                    else (item[0], item[1])
+                )
+        else:
+            raise ValueError(f"{path}: expected input_lens/output_lens, a list of pairs, or a CSV")
+    try:
+        out = [(int(a), int(b)) for a, b in pairs]  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: token counts must be integers") from None
+    # failed requests of a vLLM result have output 0: they carry no length to replay
+    return [(a, b) for a, b in out if a > 0 and b > 0]
+
+
+@DATASETS.register("lengths")
+def lengths_dataset(a: DatasetArgs, counter: TokenCounter) -> list[Prompt]:
+    """Replay per-request lengths (e.g. a paper's raw results) with random words, in file order."""
+    if not a.arg:
+        raise ValueError("the lengths dataset needs a file: --dataset lengths:PATH")
+    pairs = read_lengths(Path(a.arg))
+    if not pairs:
+        raise ValueError(f"{a.arg}: no request with input and output lengths > 0")
+    rng = np.random.default_rng(a.seed)
+    prompts = []
+    for i in range(a.num):
+        n_in, n_out = pairs[i % len(pairs)]
+        text, got = exact_text(counter, n_in, rng)
+        prompts.append(Prompt(text, got, n_out))
+    return prompts
 
 
 def parse_dataset(spec: str) -> tuple[str, str | None]:

@@ -18,9 +18,9 @@ WORDS = words_counter("", None)
 
 
 def test_dataset_registry() -> None:
-    assert DATASETS.names() == ["prefix", "random", "sharegpt"]
+    assert DATASETS.names() == ["lengths", "prefix", "random", "sharegpt"]
     assert COUNTERS.names() == ["endpoint", "hf", "words"]
-    with pytest.raises(UnknownName, match="known: prefix, random, sharegpt"):
+    with pytest.raises(UnknownName, match="known: lengths, prefix, random, sharegpt"):
         build_prompts("nope", DatasetArgs(num=1))
 
 
@@ -129,3 +129,36 @@ def test_health_verdicts() -> None:
     assert lag["client_bound"] and "event-loop lag" in lag["message"]
     cpu = client_health(_frame([1_000_000], [1_000_000]), [0], [0.97], [1.0])
     assert cpu["client_bound"] and "CPU 97%" in cpu["message"]
+
+
+def test_lengths_replay_from_a_vllm_result_and_csv(tmp_path: Path) -> None:
+    import gzip
+
+    vllm = {"input_lens": [5, 9, 7], "output_lens": [3, 0, 4], "ttfts": [0.1, 0.0, 0.2]}
+    gz = tmp_path / "res.json.gz"
+    gz.write_bytes(gzip.compress(json.dumps(vllm).encode()))
+    ps = build_prompts(f"lengths:{gz}", DatasetArgs(num=5), WORDS)
+    # the failed request (output 0) is skipped; the rest replay in file order, cycled
+    assert [(p.input_tokens, p.output_tokens) for p in ps] == [(5, 3), (7, 4), (5, 3), (7, 4), (5, 3)]
+    csv = tmp_path / "l.csv"
+    csv.write_text("input_tokens,output_tokens\n12,6\n20,2\n")
+    ps = build_prompts(f"lengths:{csv}", DatasetArgs(num=2), WORDS)
+    assert [(len(p.text.split()), p.output_tokens) for p in ps] == [(12, 6), (20, 2)]
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="needs one of input_len"):
+        build_prompts(f"lengths:{tmp_path / 'bad.csv'}", DatasetArgs(num=1), WORDS)
+
+
+def test_lengths_replay_reads_the_paper_raw_data() -> None:
+    path = Path("/work/shared/data/phala-h200/tee_24cores_serving_llama70B_qps_1.json.gz")
+    if not path.exists():
+        pytest.skip("paper data not on this machine")
+    from loadgen.workload import read_lengths
+
+    import gzip
+
+    raw = json.loads(gzip.decompress(path.read_bytes()))
+    pairs = read_lengths(path)
+    # 1000 requests, of which vLLM 0.5.4 recorded 304 with an output length of 0
+    assert len(raw["input_lens"]) == 1000 and len(pairs) == 696
+    assert pairs[0] == (raw["input_lens"][0], raw["output_lens"][0])
