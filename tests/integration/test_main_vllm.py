@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-OUTPUT_LEN = 24
+#: Long enough (~150 ms of decode at ~2.5 ms/token) that an overloaded host still streams the
+#: tokens in several events: vLLM merges the tokens a starved API server has not yet sent into
+#: one event, and a whole response in one event has ITL = TPOT = 0.
+OUTPUT_LEN = 64
 
 
 def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -44,7 +47,8 @@ def _check_run(run_dir: Path, n: int) -> None:
     assert s["completed"] == n and s["failed"] == 0
     # sane and non-zero; generous bounds for a loaded 2-core host
     assert 0 < s["mean_ttft_ms"] < 30_000
-    assert 0 < s["mean_itl_ms"] < 5_000 and 0 < s["mean_tpot_ms"] < 5_000
+    merged = "every token arrived in one event: the host was too loaded for vLLM to stream"
+    assert 0 < s["mean_itl_ms"] < 5_000 and 0 < s["mean_tpot_ms"] < 5_000, merged
     assert s["output_throughput"] > 0 and s["request_throughput"] > 0
     req = run.requests
     assert (req["output_tokens"] == OUTPUT_LEN).all()  # ignore_eos: exactly what was asked
