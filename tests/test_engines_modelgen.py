@@ -111,3 +111,17 @@ def test_tokenizer_larger_than_the_model_is_an_error(tmp_path: Path) -> None:
 def test_no_architecture_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no 'architecture'"):
         build_model_dir(_entry(architecture={}), "x", with_weights=False, root=tmp_path)
+
+
+def test_path_tokenizer_is_copied_and_sized(tmp_path: Path) -> None:
+    src = tmp_path / "tok"
+    src.mkdir()
+    build_synthetic_tokenizer(src, 500, {"bos_token_id": 0, "eos_token_id": 1})
+    arch = {**get_model("tiny-llama", REPO_MODELS).architecture, "vocab_size": 512}
+    entry = _entry(architecture=arch, tokenizer={"kind": "path", "path": str(src)})
+    built = build_model_dir(entry, "x", with_weights=False, root=tmp_path / "cache")
+    assert built.vocab_size == 500
+    assert (built.path / "tokenizer.json").read_text() == (src / "tokenizer.json").read_text()
+    with pytest.raises(UserError, match="is not a directory"):
+        build_model_dir(_entry(architecture=arch, tokenizer={"kind": "path", "path": str(tmp_path / "no")}),
+                        "y", with_weights=False, root=tmp_path / "cache")
