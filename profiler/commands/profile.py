@@ -25,7 +25,7 @@ from profiler.orchestrator import (
     legs,
     run_profile,
 )
-from profiler.store import STATUS_COMPLETE, new_run_id, read_run
+from profiler.store import STATUS_COMPLETE, STATUS_INCOMPLETE, new_run_id, read_run
 
 DESCRIPTION = """\
 Profile one model: run the same seeded workload on the TEE-on and the TEE-off endpoint at
@@ -188,19 +188,29 @@ def run(args: argparse.Namespace) -> int:
             if manifest is not None:
                 out_console.print(summary_table(manifest))
                 print_paths(manifest)
-                console.print(f"interrupted: engine stopped; runs so far kept in {manifest.dir} (incomplete)")
+                console.print(f"interrupted: runs so far kept in {manifest.dir} (incomplete)")
             raise
     # The engine is stopped: analysis and reports never compete with a server for the CPU.
     assert manifest is not None
     out_console.print(summary_table(manifest))
-    compare_points(manifest, console=console)
+    try:
+        compare_points(manifest, console=console)
+    except BaseException as exc:  # the runs stay; the profile says why it has no comparison
+        manifest.finish(STATUS_INCOMPLETE, f"comparison failed: {type(exc).__name__}: {exc}")
+        raise
     manifest.finish(STATUS_COMPLETE)
     if aa:
         out_console.print(AA_NOTE)
+    code = 0
     if not args.no_report:
-        _report(manifest.dir, out_console)
+        try:
+            _report(manifest.dir, out_console)
+        except Exception as exc:  # the measurements are complete; only a view of them failed
+            console.print(f"error: the report failed ({type(exc).__name__}: {exc}); "
+                          f"retry with: tee-llm-prof report {manifest.dir}")
+            code = 1
     print_paths(manifest)
-    return 0
+    return code
 
 
 def print_paths(manifest: ProfileManifest) -> None:
