@@ -21,9 +21,14 @@ import pandas as pd
 
 from loadgen.metrics import NS_PER_MS, measured
 
-#: p99 lags above this are a sizeable share of the TEE effects we measure (3–25% of ITLs of
-#: ~10–50 ms), so the run must say the client, not the server, may own that time.
+#: Event-loop lag delays every arrival stamp: a p99 above this is a sizeable share of the TEE
+#: effects we measure (3–25% of ITLs of ~10–50 ms), so the run must say the client may own it.
 LAG_LIMIT_MS = 2.0
+#: Send lag does not enter TTFT (measured from the real send) but bends the offered load: a
+#: systematic lateness (mean) or long stalls (p99) mean the schedule was not followed. A
+#: machine's scheduling noise alone gives p99s of a few ms, hence the wider p99 limit.
+SEND_MEAN_LIMIT_MS = 1.0
+SEND_P99_LIMIT_MS = 10.0
 #: A client process at ≥ 90% of a core has no slack left to stamp arrivals on time.
 CPU_LIMIT = 0.90
 
@@ -63,8 +68,10 @@ def client_health(
     util = [c / w for c, w in zip(cpu_s, wall_s, strict=True) if w > 0]
     cpu = max(util) if util else None
     reasons = []
-    if send["p99"] is not None and send["p99"] > LAG_LIMIT_MS:
-        reasons.append(f"p99 send lag {send['p99']:.1f} ms > {LAG_LIMIT_MS:g} ms")
+    if send["mean"] is not None and send["mean"] > SEND_MEAN_LIMIT_MS:
+        reasons.append(f"mean send lag {send['mean']:.1f} ms > {SEND_MEAN_LIMIT_MS:g} ms")
+    if send["p99"] is not None and send["p99"] > SEND_P99_LIMIT_MS:
+        reasons.append(f"p99 send lag {send['p99']:.1f} ms > {SEND_P99_LIMIT_MS:g} ms")
     if loop["p99"] is not None and loop["p99"] > LAG_LIMIT_MS:
         reasons.append(f"p99 event-loop lag {loop['p99']:.1f} ms > {LAG_LIMIT_MS:g} ms")
     if cpu is not None and cpu >= CPU_LIMIT:
@@ -77,7 +84,10 @@ def client_health(
             "loaded machine"
         )
     else:
-        message = "client kept up: send and event-loop lags stayed under " f"{LAG_LIMIT_MS:g} ms"
+        message = (
+            f"client kept up: mean/p99 send lag {send['mean'] or 0:.2f}/{send['p99'] or 0:.2f} ms, "
+            f"p99 event-loop lag {loop['p99'] or 0:.2f} ms, CPU {cpu or 0:.0%} of a core"
+        )
     return {
         "client_bound": bound,
         "message": message,
@@ -85,7 +95,8 @@ def client_health(
         "loop_lag_ms": loop,
         "cpu_util": cpu,
         "workers": len(util),
-        "limits": {"lag_ms": LAG_LIMIT_MS, "cpu_util": CPU_LIMIT},
+        "limits": {"loop_lag_p99_ms": LAG_LIMIT_MS, "send_lag_mean_ms": SEND_MEAN_LIMIT_MS,
+                   "send_lag_p99_ms": SEND_P99_LIMIT_MS, "cpu_util": CPU_LIMIT},
     }
 
 

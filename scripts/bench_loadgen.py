@@ -49,6 +49,7 @@ TTFT_MS, ITL_MS = 50.0, 10.0
 INPUT_LEN, OUTPUT_LEN = 16, 32
 MS = 1e6
 VLLM_PREFIX = "vllm-"
+REQUEST_RATE = [float("inf")]  # set from --request-rate; inf = back-to-back at the cap
 FIGURES = ("stamp_err_ms", "send_gap_ms", "ttft_err_ms", "itl_p99_err_ms")
 
 
@@ -113,7 +114,8 @@ def client_main(args: argparse.Namespace) -> None:
     warm = build_prompts(
         "random", DatasetArgs(num=args.concurrency_one, input_len=INPUT_LEN, output_len=4, seed=99)
     )
-    res = run(RunSpec(args.url, "gt-model", prompts, concurrency=args.concurrency_one, warmup_prompts=warm))
+    res = run(RunSpec(args.url, "gt-model", prompts, concurrency=args.concurrency_one, warmup_prompts=warm,
+                      request_rate=args.request_rate))
     f = res.frame[~res.frame["warmup"]]
     rows = [
         {"id": str(r["request_id"]), "sent": int(r["sent_ns"]), "first": int(r["first_ns"]),
@@ -127,7 +129,8 @@ def client_main(args: argparse.Namespace) -> None:
 def run_ours(url: str, c: int, n: int, out_len: int, tmp: Path) -> dict[str, Any]:
     out = tmp / f"ours-{c}-{n}.json"
     proc = Pinned([sys.executable, __file__, "--client-out", str(out), "--url", url,
-                   "--concurrency-one", str(c), "--num", str(n), "--output-len", str(out_len)])
+                   "--concurrency-one", str(c), "--num", str(n), "--output-len", str(out_len),
+                   "--request-rate", str(REQUEST_RATE[0])])
     code, tail = proc.wait(600)
     if code != 0:
         raise RuntimeError(f"our client failed ({code}):\n{tail}")
@@ -169,7 +172,7 @@ def run_vllm(url: str, c: int, n: int, out_len: int, tmp: Path, tok: Path) -> di
         "--endpoint", "/v1/completions", "--model", "gt-model", "--tokenizer", str(tok),
         "--dataset-name", "random", "--random-input-len", str(INPUT_LEN),
         "--random-output-len", str(out_len), "--num-prompts", str(n), "--max-concurrency", str(c),
-        "--request-rate", "inf", "--ignore-eos", "--num-warmups", str(c), "--save-result",
+        "--request-rate", str(REQUEST_RATE[0]), "--ignore-eos", "--num-warmups", str(c), "--save-result",
         "--save-detailed", "--result-dir", str(tmp), "--result-filename", name, "--disable-tqdm",
         "--ready-check-timeout-sec", "0", "--request-id-prefix", VLLM_PREFIX,
     ])
@@ -248,8 +251,8 @@ def accuracy(client: dict[str, Any], log: dict[str, Any]) -> dict[str, Any]:
     return fig
 
 
-def measure(kind: str, c: int, n: int, tmp: Path, tok: Path | None) -> dict[str, Any]:
-    with gt_server("--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), "--uvloop", cpu=SERVER_CPU) as url:
+def measure(kind: str, c: int, n: int, tmp: Path, tok: Path | None, itl_ms: float = ITL_MS) -> dict[str, Any]:
+    with gt_server("--ttft-ms", str(TTFT_MS), "--itl-ms", str(itl_ms), "--uvloop", cpu=SERVER_CPU) as url:
         client = run_client(kind, url, c, n, OUTPUT_LEN, tmp, tok)
         log = gt_log(url)
     fig = accuracy(client, log)
@@ -315,7 +318,11 @@ def event_rate(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/health", proc=server)
-        client = run_client(kind, url, c, n, events, tmp, tok)
+        saved, REQUEST_RATE[0] = REQUEST_RATE[0], float("inf")  # the firehose test is always rate inf
+        try:
+            client = run_client(kind, url, c, n, events, tmp, tok)
+        finally:
+            REQUEST_RATE[0] = saved
     finally:
         server.kill()
         server.wait()
@@ -354,6 +361,13 @@ def main() -> None:
     p.add_argument("--events-per-write", type=int, nargs="+", default=[1, 8],
                    help="firehose events per write: 1 = one TCP segment per event; more lets the "
                    "server outrun a client, as a saturated client sees it (default 1 8)")
+    p.add_argument("--itl-ms", type=float, default=ITL_MS,
+                   help="the server's ITL (default 10); a longer one leaves its event loop idler")
+    p.add_argument("--request-rate", type=float, default=float("inf"),
+                   help="accuracy runs: Poisson requests/s (default inf: synchronized waves at the "
+                   "cap, which the server must drain as bursts — that lands in the send gap)")
+    p.add_argument("--events-only", action="store_true", help="only the event-rate test")
+    p.add_argument("--accuracy-only", action="store_true", help="only the accuracy test")
     p.add_argument("--json", type=Path, default=None, help="also write all figures here")
     # internal: the pinned client process
     p.add_argument("--client-out", help=argparse.SUPPRESS)
@@ -365,6 +379,7 @@ def main() -> None:
     if args.client_out:
         client_main(args)
         return
+    REQUEST_RATE[0] = args.request_rate
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs 2 cores (server on core 0, client on core 1)")
     kinds = ["ours"]
@@ -379,12 +394,12 @@ def main() -> None:
         tok = tokenizer_dir(tmp) if "vllm" in kinds else None
         for rep in range(args.repeats):
             order = kinds if rep % 2 == 0 else kinds[::-1]  # alternate: drift hits both clients
-            for c in args.concurrency:
+            for c in [] if args.events_only else args.concurrency:
                 for kind in order:
-                    fig = measure(kind, c, c * args.requests_per_slot, tmp, tok)
+                    fig = measure(kind, c, c * args.requests_per_slot, tmp, tok, args.itl_ms)
                     res["accuracy"].setdefault(f"{kind}@{c}", []).append(fig)
                     print(_line(f"c={c} {kind} rep {rep}", fig), flush=True)
-            for per_write in args.events_per_write:
+            for per_write in [] if args.accuracy_only else args.events_per_write:
                 for kind in order:
                     rate = event_rate(kind, 64, 128, args.events, per_write, tmp, tok)
                     res["event_rate"].setdefault(f"{kind}/{per_write}", []).append(rate)
@@ -403,12 +418,12 @@ def main() -> None:
         med[f"events:{kind}"] = {"events_per_s": eps, "events_per_cpu_s": epc}
         print(f"events {kind:7s} achieved {eps:,.0f}/s; per client CPU-second {epc:,.0f}")
     if "vllm" in kinds:
-        for per_write in args.events_per_write:
+        for per_write in [] if args.accuracy_only else args.events_per_write:
             a, b = med[f"events:ours/{per_write}"], med[f"events:vllm/{per_write}"]
             print(f"event rate ours/vllm at {per_write} event(s) per write: achieved "
                   f"{a['events_per_s'] / b['events_per_s']:.2f}x, "
                   f"per CPU-second {a['events_per_cpu_s'] / b['events_per_cpu_s']:.2f}x")
-        for c in args.concurrency:
+        for c in [] if args.events_only else args.concurrency:
             for f in FIGURES:
                 o, v = med[f"ours@{c}"][f], med[f"vllm@{c}"][f]
                 ratio = abs(v) / max(abs(o), 1e-9)

@@ -123,7 +123,11 @@ def test_health_verdicts() -> None:
     ok = client_health(_frame([1_100_000] * 10, [1_000_000] * 10), [50_000] * 100, [0.2], [1.0])
     assert not ok["client_bound"] and ok["send_lag_ms"]["p99"] == pytest.approx(0.1)
     slow = client_health(_frame([9_000_000] * 10, [1_000_000] * 10), [50_000] * 100, [0.2], [1.0])
-    assert slow["client_bound"] and "send lag 8.0 ms" in slow["message"]
+    assert slow["client_bound"] and "mean send lag 8.0 ms" in slow["message"]
+    # one long stall among many punctual sends: p99 over its limit, mean under its limit
+    sent = [1_000_000] * 296 + [61_000_000] * 4  # mean 0.8 ms, p99 60 ms
+    stall = client_health(_frame(sent, [1_000_000] * 300), [0], [0.1], [1.0])
+    assert stall["client_bound"] and "p99 send lag" in stall["message"] and "mean" not in stall["message"]
     assert "CLIENT was the bottleneck" in slow["message"]
     lag = client_health(_frame([1_000_000], [1_000_000]), [10_000_000] * 10, [0.2], [1.0])
     assert lag["client_bound"] and "event-loop lag" in lag["message"]
@@ -153,9 +157,9 @@ def test_lengths_replay_reads_the_paper_raw_data() -> None:
     path = Path("/work/shared/data/phala-h200/tee_24cores_serving_llama70B_qps_1.json.gz")
     if not path.exists():
         pytest.skip("paper data not on this machine")
-    from loadgen.workload import read_lengths
-
     import gzip
+
+    from loadgen.workload import read_lengths
 
     raw = json.loads(gzip.decompress(path.read_bytes()))
     pairs = read_lengths(path)
