@@ -33,18 +33,19 @@ def leg_table(
     capacity: Capacity | None = None,
 ) -> Table:
     metrics: list[Metric] = list(dict.fromkeys([*(slos.limits if slos else ()), *DEFAULT_METRICS]))
-    title = f"{LEG_TITLE.get(label, label)}: throughput vs latency"
-    table = Table(title=title, title_justify="left")
-    table.add_column("concurrency" if mode == "concurrency" else "rate (req/s)", justify="right")
+    title = f"{LEG_TITLE.get(label, label)}: throughput vs latency (ms)"
+    # short headers: the table must stay readable in an 80-column terminal or a log file
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    table.add_column("conc" if mode == "concurrency" else "rate", justify="right")
     table.add_column("req/s", justify="right")
-    table.add_column("out tok/s", justify="right")
+    table.add_column("tok/s", justify="right")
     for m in metrics:
-        table.add_column(m.label.replace(" (ms)", " ms"), justify="right")
-    table.add_column("failed", justify="right")
+        table.add_column(m.label.replace(" (ms)", ""), justify="right")
+    table.add_column("fail", justify="right")
     if mode != "concurrency":
-        table.add_column("p99 lag ms", justify="right")
+        table.add_column("p99 lag", justify="right")
     if slos:
-        table.add_column("SLOs", justify="center")
+        table.add_column("SLO", justify="center")
     table.add_column("note")
     for k, p in enumerate(points):
         row = [f"{p.load:g}", _f(p.qps, 2), _f(p.output_tps, 0)]
@@ -62,7 +63,7 @@ def leg_table(
         if p.status != "complete":
             note.append(p.status)
         if saturation and saturation.saturated and saturation.index == k:
-            note.append("saturated")
+            note.append("sat.")
         row.append("; ".join(note))
         table.add_row(*row)
     lines = []
