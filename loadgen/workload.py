@@ -80,33 +80,49 @@ def _lengths(rng: np.random.Generator, n: int, length: int, ratio: float) -> np.
     return rng.integers(lo, hi + 1, size=n)
 
 
+#: Fillers for the last few tokens: punctuation is its own token in most BPE vocabularies.
+_FILL = (".", ",", ";", "!", "?", ":")
+
+
 def exact_text(
-    counter: TokenCounter, target: int, rng: np.random.Generator, *, prefix: str = "", max_iter: int = 12
+    counter: TokenCounter, target: int, rng: np.random.Generator, *, prefix: str = "", max_iter: int = 24
 ) -> tuple[str, int]:
     """Random words whose token count (prefix included) is ``target`` or as close as it gets.
 
-    Starts from ``target − count(prefix)`` words and adds/removes words by the remaining
-    difference; returns the text and its real count (the caller records the real one).
+    Words cost one token each under the word counter but several under a small BPE, so the
+    word count is first scaled by the measured tokens per word, then adjusted a word at a time,
+    and the last tokens are filled with punctuation. Returns the text and its real count (the
+    caller records the real one, so an inexact prompt is never misreported).
     """
     base = counter.count(prefix) if prefix else 0
-    n_words = max(1, target - base)
-    words = [WORDS[i] for i in rng.integers(0, len(WORDS), size=n_words)]
+    words = [WORDS[i] for i in rng.integers(0, len(WORDS), size=max(1, target - base))]
+    fill = ""
     best: tuple[int, str, int] | None = None
     for _ in range(max_iter):
-        text = prefix + " ".join(words)
+        text = prefix + " ".join(words) + fill
         got = counter.count(text)
         if best is None or abs(got - target) < best[0]:
             best = (abs(got - target), text, got)
         diff = target - got
         if diff == 0:
             break
-        if diff > 0:
-            words.extend(WORDS[i] for i in rng.integers(0, len(WORDS), size=max(1, diff)))
-        else:
-            drop = max(1, min(len(words) - 1, (-diff + 1) // 2 if len(words) > 1 else 0))
-            if len(words) <= 1:
+        per_word = max(got - base, 1) / len(words)
+        if abs(diff) > 2 * per_word:  # far off: rescale by the measured tokens per word
+            n = max(1, round(len(words) * max(target - base, 1) / max(got - base, 1)))
+            if n > len(words):
+                words.extend(WORDS[i] for i in rng.integers(0, len(WORDS), size=n - len(words)))
+            else:
+                words = words[:n]
+            fill = ""
+        elif diff < 0:
+            if fill:
+                fill = fill[:-1]
+            elif len(words) > 1:
+                words.pop()
+            else:
                 break
-            words = words[:-drop]
+        else:  # a few tokens short: punctuation, usually one token each
+            fill += _FILL[len(fill) % len(_FILL)]
     assert best is not None
     return best[1], best[2]
 

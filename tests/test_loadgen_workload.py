@@ -166,3 +166,12 @@ def test_lengths_replay_reads_the_paper_raw_data() -> None:
     # 1000 requests, of which vLLM 0.5.4 recorded 304 with an output length of 0
     assert len(raw["input_lens"]) == 1000 and len(pairs) == 696
     assert pairs[0] == (raw["input_lens"][0], raw["output_lens"][0])
+
+
+def test_exact_text_with_many_tokens_per_word() -> None:
+    # a character-level tokenizer (+ BOS): ~4 tokens per word, the case of a tiny BPE vocabulary
+    counter = TokenCounter("hf", lambda t: 1 + len(t.replace(" ", "")))
+    rng = np.random.default_rng(1)
+    for target in (8, 16, 50, 128, 300, 1000):
+        text, got = exact_text(counter, target, rng)
+        assert got == target == counter.count(text)
