@@ -250,11 +250,8 @@ def run_profile(
 def compare_points(manifest: ProfileManifest, *, console: Console | None = None) -> list[Path]:
     """compare_runs per load point where both legs have runs; records each comparison's path."""
     console = console or Console(stderr=True)
-    try:
-        from profiler.analysis.compare import compare_runs
-    except ImportError as exc:  # the analysis package is optional until it lands
-        console.print(f"note: comparison skipped ({exc})")
-        return []
+    from profiler.analysis.compare import compare_runs  # numpy/scipy work loads only when needed
+
     written = []
     for point in manifest.data["load_points"]:
         on, off = point["runs"].get("on") or [], point["runs"].get("off") or []

@@ -153,11 +153,8 @@ def summary_table(manifest: ProfileManifest) -> Table:
 
 
 def _report(profile_dir: Path, console: Console) -> None:
-    try:
-        from profiler.report import render
-    except ImportError as exc:  # the report package is optional until it lands
-        console.print(f"note: reports skipped ({exc})")
-        return
+    from profiler.report import render  # matplotlib loads only when a report is drawn
+
     files = render(profile_dir, console=console)
     if files:
         console.print(f"reports: {', '.join(str(f) for f in files if f.suffix in ('.md', '.html'))}")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from profiler.commands.profile import OVERRIDES
 from profiler.service import jobs as J
 from profiler.service.results import run_progress
 
@@ -36,17 +37,8 @@ log = logging.getLogger("tee_llm_prof.service")
 CommandFactory = Callable[[J.Job, Path], Sequence[str]]
 
 # workload field → `tee-llm-prof profile` option (the overrides B's profile command accepts)
-OVERRIDE_FLAGS: dict[str, str] = {
-    "num_requests": "--num-requests",
-    "concurrency": "--concurrency",
-    "request_rates": "--request-rates",
-    "input_len": "--input-len",
-    "output_len": "--output-len",
-    "repeats": "--repeats",
-    "seed": "--seed",
-    "dataset": "--dataset",
-    "api": "--api",
-}
+# The service passes workload overrides with the same flags as the CLI (one table, in profile.py).
+OVERRIDE_FLAGS = OVERRIDES
 
 
 def profile_command(models_path: Path) -> CommandFactory:
