@@ -56,6 +56,22 @@ def send_lag_ms(frame: pd.DataFrame) -> np.ndarray:
     return lag.to_numpy(float)
 
 
+def coalesced_fraction(frame: pd.DataFrame) -> float | None:
+    """Share of inter-token gaps that are exactly 0: events that arrived in one read.
+
+    Stamps are per read, so a 0 gap means two events came together — the server flushed them
+    together (its loop was busy, e.g. rendering /metrics) or the client read late. Either way
+    those ITLs are not the server's decode steps; a large share deserves a look.
+    """
+    frame = measured(frame)
+    ok = frame[frame["ok"].astype(bool)] if "ok" in frame.columns else frame
+    parts = [np.asarray(v, dtype=float) for v in ok["itl_ms"] if v is not None and len(v)]
+    if not parts:
+        return None
+    itl = np.concatenate(parts)
+    return float((itl == 0).mean())
+
+
 def client_health(
     frame: pd.DataFrame,
     loop_lag_ns: Sequence[int],
@@ -88,8 +104,10 @@ def client_health(
             f"client kept up: mean/p99 send lag {send['mean'] or 0:.2f}/{send['p99'] or 0:.2f} ms, "
             f"p99 event-loop lag {loop['p99'] or 0:.2f} ms, CPU {cpu or 0:.0%} of a core"
         )
+    coalesced = coalesced_fraction(frame) if "itl_ms" in frame.columns else None
     return {
         "client_bound": bound,
+        "coalesced_itl_fraction": coalesced,
         "message": message,
         "send_lag_ms": send,
         "loop_lag_ms": loop,
@@ -109,4 +127,5 @@ def summary_keys(health: dict[str, Any]) -> dict[str, Any]:
         "p99_loop_lag_ms": health["loop_lag_ms"]["p99"],
         "max_loop_lag_ms": health["loop_lag_ms"]["max"],
         "client_cpu_util": health["cpu_util"],
+        "coalesced_itl_fraction": health.get("coalesced_itl_fraction"),
     }

@@ -175,3 +175,13 @@ def test_exact_text_with_many_tokens_per_word() -> None:
     for target in (8, 16, 50, 128, 300, 1000):
         text, got = exact_text(counter, target, rng)
         assert got == target == counter.count(text)
+
+
+def test_coalesced_fraction_counts_zero_gaps_of_ok_requests() -> None:
+    from loadgen.health import coalesced_fraction
+
+    f = pd.DataFrame({
+        "itl_ms": [[0.0, 5.0, 0.0, 5.0], [5.0, 5.0], [0.0, 0.0]],
+        "ok": [True, True, False], "warmup": [False, False, False],
+    })
+    assert coalesced_fraction(f) == pytest.approx(2 / 6)

@@ -128,6 +128,11 @@ def print_summary(path: Path) -> None:
     if mode == "words":
         console.print("[yellow]prompt lengths are approximate: counted as words (no tokenizer, "
                       "no /tokenize on the endpoint)[/]")
+    coalesced = s.get("coalesced_itl_fraction")
+    if coalesced is not None and coalesced > 0.10:
+        console.print(f"[yellow]{coalesced:.0%} of inter-token gaps are 0: those events arrived together "
+                      "(the server flushed them at once, e.g. while rendering /metrics, or reads were "
+                      "late), so ITL percentiles mix decode steps with flushes[/]")
     style = "bold red" if s.get("client_bound") else "green"
     console.print(f"[{style}]client health: {s.get('client_health')}[/]")
     if not r.complete:
