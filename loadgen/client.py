@@ -31,6 +31,7 @@ API_PATHS: Mapping[str, str] = {"completions": "/v1/completions", "chat": "/v1/c
 # parser states
 _IDLE, _HEAD, _SIZE, _DATA, _CRLF, _TRAILER, _LENGTH, _EOF = range(8)
 _MAX_HEAD = 64 * 1024
+CLOSED_BEFORE_RESPONSE = "connection closed before a response"
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class Connection(asyncio.Protocol):
             if self.state == _EOF:
                 self.finish(now)
             elif self.state == _HEAD and not self.buf:
-                self.finish(now, f"connection closed before a response{_why(exc)}")
+                self.finish(now, f"{CLOSED_BEFORE_RESPONSE}{_why(exc)}")
             else:
                 self.finish(now, f"connection closed mid-stream{_why(exc)}")
 
@@ -330,7 +331,21 @@ class Slot:
         return start, tcp, tls
 
     async def exchange(self, rec: RawRecord, data: bytes, timeout_s: float) -> None:
-        """Send one request and wait for its response to end; every failure lands on ``rec``."""
+        """Send one request and wait for its response to end; every failure lands on ``rec``.
+
+        A server may close an idle keep-alive connection just as we reuse it (uvicorn does after
+        5 s). When a reused connection closes before a single response byte, nothing reached the
+        application, so the request is sent once more on a fresh connection — ``retried`` says
+        so, and its stamps are those of the second send."""
+        reused = self.conn is not None and not self.conn.closed
+        await self._exchange(rec, data, timeout_s)
+        if reused and not rec.status and rec.error and rec.error.startswith(CLOSED_BEFORE_RESPONSE):
+            rec.error, rec.end_ns, rec.headers_ns, rec.retried = None, 0, 0, True
+            rec.body.clear()
+            rec.stamps.clear()
+            await self._exchange(rec, data, timeout_s)
+
+    async def _exchange(self, rec: RawRecord, data: bytes, timeout_s: float) -> None:
         conn = self.conn
         if conn is None or conn.closed:
             try:

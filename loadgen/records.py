@@ -29,6 +29,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "write_ms",
     "tls_ms",
     "new_connection",
+    "retried",
     "status",
     "worker",
     "prompt_hash",
@@ -65,6 +66,7 @@ class RawRecord:
     end_ns: int = 0
     status: int = 0
     error: str | None = None
+    retried: bool = False  # resent once: the reused connection closed before any response byte
     body: list[bytes] = field(default_factory=list)
     stamps: list[int] = field(default_factory=list)  # arrival stamp of each body piece
 
@@ -205,6 +207,7 @@ def record_row(rec: RawRecord) -> dict[str, Any]:
         "write_ms": (rec.written_ns - rec.sent_ns) / NS_PER_MS if rec.written_ns else math.nan,
         "tls_ms": (rec.tls_end_ns - rec.connect_end_ns) / NS_PER_MS if rec.tls_end_ns else math.nan,
         "new_connection": bool(rec.connect_start_ns),
+        "retried": rec.retried,
         "status": rec.status,
         "worker": rec.worker,
         "prompt_hash": rec.prompt_hash,
@@ -227,5 +230,6 @@ def to_frame(records: Iterable[RawRecord]) -> pd.DataFrame:
     frame["ok"] = frame["ok"].astype(bool)
     frame["warmup"] = frame["warmup"].astype(bool)
     frame["new_connection"] = frame["new_connection"].astype(bool)
+    frame["retried"] = frame["retried"].astype(bool)
     frame["error"] = frame["error"].astype(object)
     return frame

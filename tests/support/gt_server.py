@@ -255,6 +255,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Optio
     p.add_argument("--model", default="gt-model")
     p.add_argument("--cpu", type=int, default=None, help="pin the server to this core")
     p.add_argument("--uvloop", action="store_true", help="serve on uvloop")
+    p.add_argument("--keepalive-timeout", type=float, default=75.0,
+                   help="close idle keep-alive connections after S seconds (aiohttp's default 75)")
     p.add_argument("--tls-cert", default=None, help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", default=None, help="the certificate's private key (PEM)")
     args = p.parse_args(argv)
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     web.run_app(make_app(opts), host=args.host, port=args.port, print=None, access_log=None,
-                ssl_context=ssl_context)
+                ssl_context=ssl_context, keepalive_timeout=args.keepalive_timeout)
 
 
 if __name__ == "__main__":
