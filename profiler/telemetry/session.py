@@ -30,7 +30,11 @@ class TelemetrySession:
         metrics_url: str | None = None,
         interval_s: float = 0.1,
         *,
-        scrape_interval_s: float = 0.5,
+        # Each /metrics scrape costs the server CPU: on vLLM CPU, scraping every 0.5 s made 41-46%
+        # of ITLs exactly 0 (events flushed together) against 2-6% without scraping. The latency
+        # split needs only the first and last scrape (histogram deltas), so the gauges are sampled
+        # sparsely by default.
+        scrape_interval_s: float = 5.0,
         host_interval_s: float = 0.5,
         nvml: bool = True,
         host: bool = True,

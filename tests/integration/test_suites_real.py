@@ -20,7 +20,7 @@ import pytest
 
 from profiler.store import is_run_dir, read_json, read_run
 from profiler.suites.compare import compare_suite_dirs
-from tests.support.servers import ROOT, free_port, gt_server, wait_http
+from tests.support.servers import ROOT, free_port, gt_server, server_process
 
 pytestmark = pytest.mark.integration
 
@@ -113,44 +113,12 @@ def _make_cert(d: Path) -> tuple[Path, Path]:
 
 @contextlib.contextmanager
 def http_server(*args: str, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "tests.support.suites_http_server", "--port", str(port), *args]
-    scheme = "http"
-    if tls:
-        cmd += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
-        scheme = "https"
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"{scheme}://127.0.0.1:{port}"
-    try:
-        if tls:
-            _wait_tls(base, tls[0], proc)
-        else:
-            wait_http(base + "/health", proc=proc)
+    extra = ["--certfile", str(tls[0]), "--keyfile", str(tls[1])] if tls else []
+    with server_process(
+        "tests.support.suites_http_server", *args, *extra,
+        scheme="https" if tls else "http", ca=tls[0] if tls else None,
+    ) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_tls(base: str, ca: Path, proc: subprocess.Popen[bytes]) -> None:
-    import ssl
-    import time
-
-    ctx = ssl.create_default_context(cafile=str(ca))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("HTTPS test server exited")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=1, context=ctx):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(base)
 
 
 def _stats(base: str, ca: Path | None = None) -> dict[str, int]:
