@@ -15,7 +15,7 @@ from profiler import store
 
 
 def _requests() -> pd.DataFrame:
-    row = {c: 0 for c in REQUEST_COLUMNS}
+    row: dict[str, object] = {c: 0 for c in REQUEST_COLUMNS}
     row.update(itl_ms=[1.5, 2.5], ok=True, error="", connect_ms=math.nan, ttft_ms=3.0)
     return pd.DataFrame([row, {**row, "request_id": 1, "itl_ms": []}])
 
