@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+def _with_default_command(argv: list[str]) -> list[str]:
     """`tee-llm-prof --model X` means `tee-llm-prof profile --model X`."""
     top_level = ("-h", "--help", "--version")
     if argv and argv[0].startswith("-") and argv[0] not in top_level and DEFAULT_COMMAND in COMMANDS:
@@ -63,7 +63,7 @@ def _with_default_command(argv: list[str], parser: argparse.ArgumentParser) -> l
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args_list = _with_default_command(list(sys.argv[1:] if argv is None else argv), parser)
+    args_list = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(args_list)
     if not getattr(args, "_command", None):
         parser.print_help()

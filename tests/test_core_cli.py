@@ -29,8 +29,8 @@ def test_each_command_help(name: str, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_default_command_is_profile() -> None:
-    parser = build_parser()
+    build_parser()  # registers the commands, `profile` among them
     from profiler.cli import _with_default_command
 
-    assert _with_default_command(["--model", "x"], parser) == ["profile", "--model", "x"]
-    assert _with_default_command(["run", "--help"], parser) == ["run", "--help"]
+    assert _with_default_command(["--model", "x"]) == ["profile", "--model", "x"]
+    assert _with_default_command(["run", "--help"]) == ["run", "--help"]

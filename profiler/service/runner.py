@@ -37,8 +37,6 @@ log = logging.getLogger("tee_llm_prof.service")
 CommandFactory = Callable[[J.Job, Path], Sequence[str]]
 
 # workload field → `tee-llm-prof profile` option (the overrides B's profile command accepts)
-# The service passes workload overrides with the same flags as the CLI (one table, in profile.py).
-OVERRIDE_FLAGS = OVERRIDES
 
 
 def profile_command(models_path: Path) -> CommandFactory:
@@ -55,7 +53,7 @@ def profile_command(models_path: Path) -> CommandFactory:
             "--out", str(out),
             "--profile-id", job.id,
         ]  # fmt: skip
-        for field, flag in OVERRIDE_FLAGS.items():
+        for field, flag in OVERRIDES.items():  # the CLI's own flag table
             value = job.request.get(field)
             if value is None:
                 continue
