@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from catalog.registry import Registry
 from loadgen.metrics import NS_PER_S
-from loadgen.registry import Registry
 
 
 @dataclass(frozen=True)

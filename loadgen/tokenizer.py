@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 
 
 @dataclass

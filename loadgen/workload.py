@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from loadgen.tokenizer import TokenCounter, words_counter
 
 #: Common English words; most are a single token in BPE vocabularies, which keeps

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from catalog.registry import Registry
 from loadgen.metrics import REQUEST_COLUMNS
-from loadgen.registry import Registry
 from profiler import store
 
 

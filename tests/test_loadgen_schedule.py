@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from loadgen.registry import UnknownName
+from catalog.registry import UnknownName
 from loadgen.schedule import SCHEDULES, offsets_ns, ramp_up, schedule_name
 
 S = 1_000_000_000

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from catalog.registry import UnknownName
 from loadgen.health import client_health, send_lag_ms
-from loadgen.registry import UnknownName
 from loadgen.tokenizer import COUNTERS, TokenCounter, resolve_counter, words_counter
 from loadgen.workload import DATASETS, DatasetArgs, build_prompts, exact_text
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.analysis import bootstrap as bs
 from profiler.analysis import repetitions as reps
 from profiler.analysis.legs import Leg

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.analysis.legs import Leg
 
 SHORT_FRACTION = 0.05  # warn when more than 5% of requests stopped far below max_tokens

@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 
 
 @dataclass(frozen=True)

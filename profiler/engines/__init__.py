@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.config import ModelEntry
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.config import ModelEntry, TokenizerSpec
 from profiler.errors import MissingExtra, UserError
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.errors import UserError
 
 LOG_TAIL_LINES = 25

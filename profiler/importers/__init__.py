@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.errors import UserError
 from profiler.report import comparison_view, models_view, profile_view, run_view
 from profiler.report import console as console_format

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 
 #: A form maps (tokens, parameter values, the whole fit dict) → overhead in %.
 FitForm = Callable[[np.ndarray, Mapping[str, float], Mapping[str, Any]], np.ndarray]

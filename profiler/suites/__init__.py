@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.suites.base import RESULTS_TABLE, SUITES, Rows, Suite, SuiteSkipped, run_suite
 
 #: Modules that are helpers, not suites.

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.errors import UserError
 
 #: Columns of ``results.parquet``. ``case`` names the parameter combination a value belongs to

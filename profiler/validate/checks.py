@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadgen.registry import Registry
+from catalog.registry import Registry
 from profiler.env import tee_facts
 from profiler.telemetry import nvml as N
 from profiler.validate import attest, bandwidth

@@ -1,7 +1,9 @@
-"""One registry per plug-in kind (datasets, schedules, suites, engines, report formats, commands).
+"""One registry per plug-in kind (datasets, schedules, suites, engines, report formats, metrics…).
 
 Registries replace if/elif factories (DESIGN §8.4): a plug-in registers itself by name, a
-duplicate name is an error, and an unknown name lists the known ones.
+duplicate name is an error, and an unknown name lists the known ones. Iteration follows the
+order of registration (the metric catalogue's order is the order of every table built from
+it); :meth:`Registry.names` is sorted, for messages and listings.
 """
 
 from __future__ import annotations
@@ -38,21 +40,41 @@ class Registry(Generic[T]):
 
         return deco
 
+    def remove(self, name: str) -> T:
+        """Take a plug-in out again (a test that registers a throwaway one cleans up with it)."""
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]
         except KeyError:
-            known = ", ".join(sorted(self._items)) or "(none)"
-            raise UnknownName(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise UnknownName(f"unknown {self.kind} {name!r}; known: {self.known()}") from None
+
+    def known(self) -> str:
+        """The registered names, sorted, as one readable list."""
+        return ", ".join(self.names()) or "(none)"
+
+    def check(self, name: str) -> str:
+        """``name`` if registered, else :class:`UnknownName` (for validators at load time)."""
+        self.get(name)
+        return name
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+    def values(self) -> list[T]:
+        """The plug-ins in registration order."""
+        return list(self._items.values())
+
+    def items(self) -> list[tuple[str, T]]:
+        """(name, plug-in) in registration order."""
+        return list(self._items.items())
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        return iter(self._items)
 
-    def items(self) -> list[tuple[str, T]]:
-        return sorted(self._items.items())
+    def __len__(self) -> int:
+        return len(self._items)
