@@ -112,7 +112,7 @@ def summarize(
         "total_input_tokens": int(ok["input_tokens"].fillna(0).sum()),
         "total_output_tokens": int(ok["output_tokens"].fillna(0).sum()),
     }
-    summary.update(summarize_metrics(frame, summary["duration"], slos))  # type: ignore[arg-type]
+    summary.update(summarize_metrics(frame, dur if dur == dur else None, slos))
     return summary
 
 
