@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from profiler.analysis import bootstrap as bs
+from profiler.analysis import stats
 from profiler.analysis.compare import compare_runs
 from tests.support import synthetic_runs as syn
 
@@ -40,10 +40,10 @@ def main() -> None:
     n, b = args.requests, args.n_boot
     rng = np.random.default_rng(0)
     x = rng.lognormal(4, 0.5, n)
-    w = bs.weights(rng, n, b)
-    print(f"resample counts ({b} x {n}):        {best_of(lambda: bs.weights(rng, n, b)) * 1e3:8.1f} ms")
-    print(f"mean of {b} resamples:              {best_of(lambda: bs.weighted_mean(w, x)) * 1e3:8.1f} ms")
-    pct = best_of(lambda: bs.weighted_percentiles(w, x, (50, 90, 99)))
+    w = stats.weights(rng, n, b)
+    print(f"resample counts ({b} x {n}):        {best_of(lambda: stats.weights(rng, n, b)) * 1e3:8.1f} ms")
+    print(f"mean of {b} resamples:              {best_of(lambda: stats.weighted_mean(w, x)) * 1e3:8.1f} ms")
+    pct = best_of(lambda: stats.weighted_percentiles(w, x, (50, 90, 99)))
     print(f"p50/p90/p99 of {b} resamples:       {pct * 1e3:8.1f} ms")
     with tempfile.TemporaryDirectory() as tmp:
         ins, outs = rng.integers(10, 2000, n), rng.integers(2, 200, n)

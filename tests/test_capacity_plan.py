@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from loadgen.metrics import REQUEST_COLUMNS
-from profiler.capacity.bootstrap import percentile_ci, replicate_capacities
+from profiler.analysis.stats import finite_count, percentile_ci
+from profiler.capacity.bootstrap import replicate_capacities
 from profiler.capacity.plan import make_plan, replicas_needed
 from profiler.capacity.points import LoadPoint, Samples, combine
 from profiler.capacity.slo import Capacity, capacity_of, parse_slos
@@ -130,8 +131,9 @@ def test_bootstrap_is_reproducible_and_brackets_the_estimate() -> None:
     assert np.array_equal(a.qps["on"], b.qps["on"], equal_nan=True)
     for label, points in legs.items():
         est = capacity_of(points, slos, saturated=True).qps
-        lo, hi, n = percentile_ci(a.qps[label])
-        assert n == 300 and lo is not None and hi is not None and est is not None
+        ci = percentile_ci(a.qps[label])
+        assert finite_count(a.qps[label]) == 300 and ci is not None and est is not None
+        lo, hi = ci
         assert lo <= est <= hi and hi > lo  # the p99 of 200 samples moves: the CI has width
 
 
@@ -143,10 +145,14 @@ def test_points_without_requests_do_not_pretend_to_vary() -> None:
     assert np.allclose(reps.qps["on"], 1.5)
 
 
-def test_percentile_ci_ignores_missing_replicates() -> None:
-    lo, hi, n = percentile_ci(np.array([1.0, 2.0, math.nan, 3.0]))
-    assert n == 3 and lo is not None and hi is not None and 1.0 <= lo < hi <= 3.0
-    assert percentile_ci(np.array([math.nan])) == (None, None, 0)
+def test_capacity_ci_follows_the_one_percentile_rule() -> None:
+    # Capacity CIs come from the statistics home's interval: replicates where no load met the
+    # SLOs (NaN) are left out while they are ≤ 10% of all; beyond that there is no interval.
+    few_missing = np.append(np.linspace(1.0, 3.0, 95), [math.nan] * 5)
+    ci = percentile_ci(few_missing)
+    assert finite_count(few_missing) == 95 and ci is not None and 1.0 <= ci[0] < ci[1] <= 3.0
+    assert percentile_ci(np.append(np.linspace(1.0, 3.0, 80), [math.nan] * 20)) is None
+    assert percentile_ci(np.array([math.nan])) is None
 
 
 def test_repeated_runs_carry_their_drift_into_the_ci() -> None:
@@ -159,7 +165,8 @@ def test_repeated_runs_carry_their_drift_into_the_ci() -> None:
     slos = parse_slos("ttft_p99_ms=1000")  # met everywhere: capacity = the (saturated) peak
     steady = replicate_capacities({"on": leg([12.0, 12.0, 12.0])}, slos, {"on": True}, n_boot=400)
     drifting = replicate_capacities({"on": leg([10.0, 12.0, 14.0])}, slos, {"on": True}, n_boot=400)
-    lo_s, hi_s, _ = percentile_ci(steady.qps["on"])
-    lo_d, hi_d, _ = percentile_ci(drifting.qps["on"])
+    ci_s, ci_d = percentile_ci(steady.qps["on"]), percentile_ci(drifting.qps["on"])
+    assert ci_s is not None and ci_d is not None
+    (lo_s, hi_s), (lo_d, hi_d) = ci_s, ci_d
     assert lo_s == hi_s == 12.0  # identical runs: no run-to-run spread to carry
     assert lo_d is not None and hi_d is not None and lo_d < 12.0 < hi_d and hi_d - lo_d > 1.0

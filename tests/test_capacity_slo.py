@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from profiler.capacity.points import LoadPoint, Metric
+from profiler.capacity.points import LoadPoint, SloStat
 from profiler.capacity.slo import capacity_of, parse_slos
 from profiler.errors import UserError
 
@@ -34,10 +34,10 @@ def test_parse_slos_both_orders_and_errors() -> None:
 
 
 def test_metric_names() -> None:
-    m = Metric.parse("ttft_p99_ms")
+    m = SloStat.parse("ttft_p99_ms")
     assert (m.name, m.summary_key) == ("ttft_p99_ms", "p99_ttft_ms")
     with pytest.raises(ValueError):
-        Metric("ttft", "p101")
+        SloStat("ttft", "p101")
 
 
 def test_interpolates_between_last_pass_and_first_fail() -> None:

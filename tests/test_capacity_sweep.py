@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadgen.metrics import REQUEST_COLUMNS, summarize
-from profiler.capacity.points import Metric, nanpercentile_rows, point_from_run
+from profiler.capacity.points import SloStat, nanpercentile_rows, point_from_run
 from profiler.capacity.slo import capacity_of, parse_slos
 from profiler.capacity.sweep import SweepDriver, SweepSpec
 from profiler.capacity.sweepfile import read_sweep
@@ -201,7 +201,7 @@ def test_point_statistics_from_requests_match_the_summary(tmp_path: Path) -> Non
     s = json.loads((run / "summary.json").read_text())
     for stem in ("ttft", "tpot", "e2el"):
         for stat in ("mean", "median", "p90", "p99"):
-            assert p.value(Metric(stem, stat)) == pytest.approx(s[f"{stat}_{stem}_ms"])
+            assert p.value(SloStat(stem, stat)) == pytest.approx(s[f"{stat}_{stem}_ms"])
     assert p.error_rate == pytest.approx(1 / 57) and p.qps == s["request_throughput"]
 
 

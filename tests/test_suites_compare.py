@@ -29,9 +29,8 @@ def _run(out: Path, label: str, values: dict[str, list[float]], kind: str = "cpu
 
 
 def test_overhead_sign_follows_direction() -> None:
-    rng = np.random.default_rng(0)
-    thr = overhead_row(np.array([90.0, 90, 90]), np.array([100.0, 100, 100]), "throughput", 200, rng)
-    lat = overhead_row(np.array([110.0, 110]), np.array([100.0, 100]), "latency", 200, rng)
+    thr = overhead_row(np.array([90.0, 90, 90]), np.array([100.0, 100, 100]), "throughput")
+    lat = overhead_row(np.array([110.0, 110]), np.array([100.0, 100]), "latency")
     assert thr["overhead_pct"] == pytest.approx(10.0)  # 10 % less throughput: the TEE costs
     assert lat["overhead_pct"] == pytest.approx(10.0)  # 10 % more latency: the TEE costs
     assert thr["ci_low"] == pytest.approx(10.0) and thr["ci_high"] == pytest.approx(10.0)
@@ -42,7 +41,7 @@ def test_ci_excludes_zero_for_a_clear_effect_and_contains_it_for_noise(tmp_path:
               {"rating": [900, 905, 895, 902, 898], "lat": [100, 130, 90, 120, 95]})
     off = _run(tmp_path / "off", "off",
                {"rating": [1000, 1004, 996, 1001, 999], "lat": [110, 92, 125, 98, 105]})
-    rows = {r["family"]: r for r in compare_suite_runs([read_run(on)], [read_run(off)], n_boot=2000, seed=1)}
+    rows = {r["family"]: r for r in compare_suite_runs([read_run(on)], [read_run(off)])}
     rating, lat = rows["total_rating"], rows["lat_avg"]
     assert rating["metric"] == "total_rating [threads=1]" and rating["case"] == "threads=1"
     assert rating["overhead_pct"] == pytest.approx(10.0, abs=0.1)
@@ -57,7 +56,7 @@ def test_single_repetition_has_no_ci(tmp_path: Path) -> None:
     result = compare_suite_dirs(on, off, tmp_path / "cmp")
     (row,) = result["metrics"]
     assert row["overhead_pct"] == pytest.approx(10.0)
-    assert row["ci_low"] is None and row["ci_high"] is None and row["significant"] is False
+    assert row["ci_low"] is None and row["ci_high"] is None and row["significant"] is None
     assert [w["code"] for w in result["warnings"]] == ["no_ci"]
     on_disk = read_json(tmp_path / "cmp" / "comparison.json")
     assert on_disk["kind"] == "comparison" and on_disk["suite"] == "cpu"

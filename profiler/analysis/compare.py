@@ -24,55 +24,54 @@ from typing import Any
 import numpy as np
 
 from profiler import __version__
-from profiler.analysis import bootstrap as bs
-from profiler.analysis import paper, quality, token_volume
-from profiler.analysis.legs import Leg, load_leg, run_info
+from profiler.analysis import paper, quality, stats, token_volume
+from profiler.analysis.legs import LegData, load_leg, run_info
 from profiler.analysis.overhead import metric_rows
 from profiler.store import COMPARISON, utc_now, write_json
 
 SCHEMA_VERSION = 1
 
 
-def _paired(on: Leg, off: Leg) -> bool:
+def _paired(on: LegData, off: LegData) -> bool:
     if len(on.runs) != 1 or len(off.runs) != 1 or on.n != off.n or on.n < 2:
         return False
     keys = on.request_keys()
     return keys is not None and keys == off.request_keys()
 
 
-def design(on: Leg, off: Leg) -> str:
+def design(on: LegData, off: LegData) -> str:
     if len(on.runs) > 1 or len(off.runs) > 1:
         return "repetitions"
     return "paired" if _paired(on, off) else "independent"
 
 
 def _request_weights(
-    rng: np.random.Generator, on: Leg, off: Leg, method: str, n_boot: int
+    rng: np.random.Generator, on: LegData, off: LegData, method: str, n_boot: int
 ) -> tuple[np.ndarray, np.ndarray]:
     if method == "paired":
-        w = bs.weights(rng, on.n, n_boot)
+        w = stats.weights(rng, on.n, n_boot)
         return w, w
     if method == "repetitions":
-        return bs.weights(rng, on.n, n_boot, on.groups), bs.weights(rng, off.n, n_boot, off.groups)
-    return bs.weights(rng, on.n, n_boot), bs.weights(rng, off.n, n_boot)
+        return stats.weights(rng, on.n, n_boot, on.groups), stats.weights(rng, off.n, n_boot, off.groups)
+    return stats.weights(rng, on.n, n_boot), stats.weights(rng, off.n, n_boot)
 
 
-def _slos(on: Leg) -> dict[str, float]:
+def _slos(on: LegData) -> dict[str, float]:
     workload = on.runs[0].manifest.get("workload") or {}
     slos = workload.get("slos") if isinstance(workload, dict) else None
     return {str(k): float(v) for k, v in (slos or {}).items()}
 
 
 def compare_legs(
-    on: Leg,
-    off: Leg,
+    on: LegData,
+    off: LegData,
     *,
     paper_compat: bool = False,
     aa: bool = False,
     n_boot: int = 2000,
     seed: int = 0,
     n_bins: int = token_volume.DEFAULT_BINS,
-    confidence: float = bs.CONFIDENCE,
+    confidence: float = stats.CONFIDENCE,
 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     method = design(on, off)
@@ -133,7 +132,7 @@ def compare_runs(
     n_boot: int = 2000,
     seed: int = 0,
     n_bins: int = token_volume.DEFAULT_BINS,
-    confidence: float = bs.CONFIDENCE,
+    confidence: float = stats.CONFIDENCE,
 ) -> dict[str, Any]:
     """Compare run directories (or folders of runs) and write ``<out>/comparison.json``."""
     on_paths = [on] if isinstance(on, (str, Path)) else list(on)

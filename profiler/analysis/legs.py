@@ -19,33 +19,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loadgen.metrics import duration_s, measured, meets_slos
+from catalog.metrics import METRICS, ok_mask, request_values
+from loadgen.metrics import duration_s, measured
 from profiler.errors import UserError
 from profiler.store import Run, list_runs, read_run
 
 
 @dataclass
-class Leg:
+class Pooled:
+    """A pooled metric (ITL) of one leg: per-request sums and counts, and every value with the
+    request it belongs to (so resampling by request keeps a request's gaps together)."""
+
+    sums: np.ndarray
+    counts: np.ndarray
+    values: np.ndarray
+    owner: np.ndarray
+
+
+@dataclass
+class LegData:
+    """Every request of one leg's runs, with each catalogue metric computed once per request."""
+
     label: str
     runs: list[Run]
     frame: pd.DataFrame
-    groups: list[np.ndarray]
-    # per request (NaN where failed / undefined)
-    ttft: np.ndarray
-    tpot: np.ndarray
-    e2el: np.ndarray
-    itl_sum: np.ndarray
-    itl_count: np.ndarray
-    input_tokens: np.ndarray
-    output_tokens: np.ndarray
+    groups: list[np.ndarray]  # row indices of each run
     ok: np.ndarray
-    output_tokens_raw: np.ndarray  # unmasked (throughput counts tokens of ok requests only)
-    itl_pooled: np.ndarray  # exact pooled gaps (point estimates)
-    itl_owner: np.ndarray  # request index of each pooled gap
-    # throughput: one total per run
-    run_tokens: np.ndarray = field(default_factory=lambda: np.empty(0))
-    run_done: np.ndarray = field(default_factory=lambda: np.empty(0))
-    run_good: np.ndarray = field(default_factory=lambda: np.empty(0))
+    input_tokens: np.ndarray  # NaN where the request failed
+    output_tokens: np.ndarray
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # request-level metric → per request
+    pooled: dict[str, Pooled] = field(default_factory=dict)  # pooled metric → its parts
+    # run-level metrics: one numerator per run, and each run's duration
+    run_totals: dict[str, np.ndarray] = field(default_factory=dict)
     run_seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
     run_groups: list[np.ndarray] = field(default_factory=list)
     timestamps: bool = False
@@ -53,6 +58,10 @@ class Leg:
     @property
     def n(self) -> int:
         return len(self.ok)
+
+    def request(self, name: str) -> np.ndarray:
+        """Per-request values of a request-level metric (NaN where undefined)."""
+        return self.values[name]
 
     def request_keys(self) -> list[Any] | None:
         """What identifies each request's prompt, in order (for pairing), per run."""
@@ -77,7 +86,7 @@ def load_leg(
     label: str,
     *,
     slos: Mapping[str, float] | None = None,
-) -> Leg:
+) -> LegData:
     runs = [read_run(p) for p in expand_paths(paths)]
     frames, groups, start = [], [], 0
     for run in runs:
@@ -91,34 +100,29 @@ def load_leg(
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if frame.empty:
         raise UserError(f"{label} leg has no measured requests ({', '.join(str(r.path) for r in runs)})")
-    ok = frame["ok"].fillna(False).astype(bool).to_numpy()
+    ok = ok_mask(frame)
 
     def col(name: str) -> np.ndarray:
         values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
         return np.where(ok, values, np.nan)
 
-    itls = [
-        np.asarray(v if v is not None else [], dtype=float) if k else np.empty(0)
-        for v, k in zip(frame["itl_ms"], ok, strict=True)
-    ]
-    counts = np.array([len(v) for v in itls], dtype=float)
-    leg = Leg(
-        label=label,
-        runs=runs,
-        frame=frame,
-        groups=groups,
-        ttft=col("ttft_ms"),
-        tpot=col("tpot_ms"),
-        e2el=col("e2el_ms"),
-        itl_sum=np.array([v.sum() for v in itls]),
-        itl_count=counts,
-        input_tokens=col("input_tokens"),
-        output_tokens=col("output_tokens"),
-        ok=ok,
-        output_tokens_raw=pd.to_numeric(frame["output_tokens"], errors="coerce").fillna(0).to_numpy(float),
-        itl_pooled=np.concatenate(itls) if itls else np.empty(0),
-        itl_owner=np.repeat(np.arange(len(itls)), counts.astype(int)),
+    leg = LegData(
+        label=label, runs=runs, frame=frame, groups=groups, ok=ok,
+        input_tokens=col("input_tokens"), output_tokens=col("output_tokens"),
     )
+    for metric in METRICS.values():
+        if metric.level == "request":
+            leg.values[metric.name] = request_values(metric, frame)
+        elif metric.level == "pooled":
+            assert metric.per_request_lists is not None
+            lists = metric.per_request_lists(frame)
+            counts = np.array([len(v) for v in lists], dtype=float)
+            leg.pooled[metric.name] = Pooled(
+                sums=np.array([float(v.sum()) for v in lists]),
+                counts=counts,
+                values=np.concatenate(lists) if lists else np.empty(0),
+                owner=np.repeat(np.arange(len(lists)), counts.astype(int)),
+            )
     _windows(leg, slos or {})
     return leg
 
@@ -138,19 +142,20 @@ def _ts(frame: pd.DataFrame, name: str) -> np.ndarray | None:
     return values
 
 
-def _windows(leg: Leg, slos: Mapping[str, float]) -> None:
-    """Per run: tokens, completions, SLO-meeting completions, seconds."""
-    good_mask = meets_slos(leg.frame, slos).to_numpy() if slos else leg.ok
+def _windows(leg: LegData, slos: Mapping[str, float]) -> None:
+    """Per run: every run-level metric's numerator (tokens, completions…) and the seconds."""
     timed = all(_has_times(leg.frame.iloc[g]) for g in leg.groups)
     seconds = []
     for r, g in enumerate(leg.groups):
         dur = duration_s(leg.frame.iloc[g]) if timed else math.nan
         seconds.append(dur if dur == dur and dur > 0 else _duration(leg.runs[r]))
-    leg.run_tokens = np.array(
-        [np.nansum(np.where(leg.ok[g], leg.output_tokens_raw[g], 0)) for g in leg.groups]
-    )
-    leg.run_done = np.array([float(leg.ok[g].sum()) for g in leg.groups])
-    leg.run_good = np.array([float((good_mask[g] & leg.ok[g]).sum()) for g in leg.groups])
+    for metric in METRICS.values():
+        if metric.level != "run" or (metric.needs_slos and not slos):
+            continue
+        assert metric.per_run is not None
+        leg.run_totals[metric.name] = np.array(
+            [metric.per_run(leg.frame.iloc[g], slos) for g in leg.groups], dtype=float
+        )
     leg.run_seconds = np.array(seconds, dtype=float)
     leg.run_groups = [np.array([r]) for r in range(len(leg.groups))]
     leg.timestamps = timed
@@ -173,5 +178,5 @@ def _duration(run: Run) -> float:
     return float(dur)
 
 
-def run_info(leg: Leg) -> list[dict[str, Any]]:
+def run_info(leg: LegData) -> list[dict[str, Any]]:
     return [{"path": str(r.path), "run_id": r.run_id, "status": r.manifest.get("status")} for r in leg.runs]

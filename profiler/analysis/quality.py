@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from catalog.registry import Registry
-from profiler.analysis.legs import Leg
+from profiler.analysis.legs import LegData
 
 SHORT_FRACTION = 0.05  # warn when more than 5% of requests stopped far below max_tokens
 ERROR_RATE = 0.01
@@ -22,8 +22,8 @@ CLIENT_LAG_P99_MS = 10.0  # the load generator's own lateness; above this the sc
 
 @dataclass
 class Context:
-    on: Leg
-    off: Leg
+    on: LegData
+    off: LegData
     paired: bool
     metrics: list[dict[str, Any]]
 
@@ -36,7 +36,7 @@ def _warn(code: str, message: str, leg: str | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "leg": leg}
 
 
-def _legs(ctx: Context) -> list[tuple[str, Leg]]:
+def _legs(ctx: Context) -> list[tuple[str, LegData]]:
     return [("on", ctx.on), ("off", ctx.off)]
 
 
@@ -90,7 +90,7 @@ def prompts_differ(ctx: Context) -> list[dict[str, Any]]:
     return [_warn("prompts_differ", what + suffix)]
 
 
-def _run_keys(leg: Leg, rows: np.ndarray) -> list[Any] | None:
+def _run_keys(leg: LegData, rows: np.ndarray) -> list[Any] | None:
     keys = leg.request_keys()
     return None if keys is None else [keys[i] for i in rows]
 

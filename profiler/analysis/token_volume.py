@@ -26,24 +26,26 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from profiler.analysis import bootstrap as bs
-from profiler.analysis.legs import Leg
+from profiler.analysis import stats
+from profiler.analysis.legs import LegData
 
 DEFAULT_BINS = 5
+#: The latency whose overhead the token-volume law models (end to end: prefill + decode).
+METRIC = "e2el"
 MIN_REQUESTS = 50  # per leg, for a fit
 MIN_SPREAD = 2.0  # p95/p5 of tokens per request: below this there is no "volume" to model
 GRID = 400
 
 
-def tokens(leg: Leg) -> np.ndarray:
+def tokens(leg: LegData) -> np.ndarray:
     return leg.input_tokens + leg.output_tokens
 
 
 def bins(
-    on: Leg, off: Leg, w_on: np.ndarray, w_off: np.ndarray, n_bins: int = DEFAULT_BINS
+    on: LegData, off: LegData, w_on: np.ndarray, w_off: np.ndarray, n_bins: int = DEFAULT_BINS
 ) -> list[dict[str, Any]]:
     t_on, t_off = tokens(on), tokens(off)
-    pooled = np.concatenate([t_on[np.isfinite(on.e2el)], t_off[np.isfinite(off.e2el)]])
+    pooled = np.concatenate([t_on[np.isfinite(on.request(METRIC))], t_off[np.isfinite(off.request(METRIC))]])
     if pooled.size == 0:
         return []
     edges = np.unique(np.quantile(pooled, np.linspace(0, 1, n_bins + 1)))
@@ -57,14 +59,14 @@ def bins(
         def member(t: np.ndarray, lo: float = lo, hi: float = hi, last: bool = last) -> np.ndarray:
             return (t >= lo) & ((t <= hi) if last else (t < hi))
 
-        x_on = np.where(member(t_on), on.e2el, np.nan)
-        x_off = np.where(member(t_off), off.e2el, np.nan)
+        x_on = np.where(member(t_on), on.request(METRIC), np.nan)
+        x_off = np.where(member(t_off), off.request(METRIC), np.nan)
         p_on, p_off = (
             np.nanmean(x_on) if np.isfinite(x_on).any() else np.nan,
             np.nanmean(x_off) if np.isfinite(x_off).any() else np.nan,
         )
-        boot = bs.overhead(bs.weighted_mean(w_on, x_on), bs.weighted_mean(w_off, x_off), "latency")
-        ci = bs.percentile_ci(boot)
+        boot = stats.overhead(stats.weighted_mean(w_on, x_on), stats.weighted_mean(w_off, x_off), "latency")
+        ci = stats.percentile_ci(boot)
         out.append(
             {
                 "lo": float(lo),
@@ -74,7 +76,7 @@ def bins(
                 "median_tokens": float(
                     np.median(pooled[(pooled >= lo) & ((pooled <= hi) if last else (pooled < hi))])
                 ),
-                "overhead_pct": _num(float(bs.overhead(p_on, p_off, "latency"))),
+                "overhead_pct": _num(float(stats.overhead(p_on, p_off, "latency"))),
                 "ci_low": ci[0] if ci else None,
                 "ci_high": ci[1] if ci else None,
             }
@@ -82,13 +84,13 @@ def bins(
     return out
 
 
-def _design(leg: Leg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    valid = np.isfinite(leg.e2el) & np.isfinite(leg.input_tokens) & np.isfinite(leg.output_tokens)
+def _design(leg: LegData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    valid = np.isfinite(leg.request(METRIC)) & np.isfinite(leg.input_tokens) & np.isfinite(leg.output_tokens)
     x = np.column_stack([np.ones(leg.n), np.nan_to_num(leg.input_tokens), np.nan_to_num(leg.output_tokens)])
-    return x, np.where(valid, leg.e2el, 0.0), valid
+    return x, np.where(valid, leg.request(METRIC), 0.0), valid
 
 
-def fit_linear(leg: Leg, w: np.ndarray) -> np.ndarray:
+def fit_linear(leg: LegData, w: np.ndarray) -> np.ndarray:
     """Weighted least squares per resample: (B × 3) [a ms, b ms/input token, c ms/output token]."""
     x, y, valid = _design(leg)
     wv = w * valid[None, :]
@@ -101,7 +103,7 @@ def fit_linear(leg: Leg, w: np.ndarray) -> np.ndarray:
     return np.linalg.solve(a, r[:, :, None])[:, :, 0]
 
 
-def r_squared(leg: Leg, beta: np.ndarray) -> float:
+def r_squared(leg: LegData, beta: np.ndarray) -> float:
     x, y, valid = _design(leg)
     resid = (y - x @ beta)[valid]
     total = y[valid] - y[valid].mean()
@@ -138,10 +140,10 @@ def _threshold(t: np.ndarray, ov: np.ndarray, level: float) -> float | None:
 
 
 def token_volume(
-    on: Leg, off: Leg, w_on: np.ndarray, w_off: np.ndarray, *, n_bins: int = DEFAULT_BINS
+    on: LegData, off: LegData, w_on: np.ndarray, w_off: np.ndarray, *, n_bins: int = DEFAULT_BINS
 ) -> dict[str, Any]:
     table = bins(on, off, w_on, w_off, n_bins)
-    result: dict[str, Any] = {"metric": "e2el_ms", "bins": table, "fit": None, "reason": None}
+    result: dict[str, Any] = {"metric": f"{METRIC}_ms", "bins": table, "fit": None, "reason": None}
     reason = _not_enough(on, off, table)
     if reason:
         result["reason"] = f"not enough data: {reason}"
@@ -150,7 +152,7 @@ def token_volume(
     b_on, b_off = fit_linear(on, ones_on), fit_linear(off, ones_off)
     boot_on, boot_off = fit_linear(on, w_on), fit_linear(off, w_off)
     # Only requests the fit saw (an E2EL exists): the range and output share are theirs.
-    fitted = [(leg, np.isfinite(leg.e2el) & np.isfinite(tokens(leg))) for leg in (on, off)]
+    fitted = [(leg, np.isfinite(leg.request(METRIC)) & np.isfinite(tokens(leg))) for leg in (on, off)]
     t_all = np.concatenate([tokens(leg)[m] for leg, m in fitted])
     out_all = sum(float(leg.output_tokens[m].sum()) for leg, m in fitted)
     phi = float(out_all / t_all.sum())
@@ -164,13 +166,13 @@ def token_volume(
         / (t_hi - t_lo)
         * 10_000
     )
-    slope_ci = bs.percentile_ci(slope)
+    slope_ci = stats.percentile_ci(slope)
 
     names = ("fixed_ms", "per_input_token_ms", "per_output_token_ms")
     params: dict[str, Any] = {}
     for leg_name, point, boot in (("on", b_on[0], boot_on), ("off", b_off[0], boot_off)):
         for i, name in enumerate(names):
-            ci = bs.percentile_ci(boot[:, i])
+            ci = stats.percentile_ci(boot[:, i])
             params[f"{name}_{leg_name}"] = {
                 "value": float(point[i]),
                 "ci_low": ci and ci[0],
@@ -236,8 +238,8 @@ def _curve_points(
     }
 
 
-def _not_enough(on: Leg, off: Leg, table: list[dict[str, Any]]) -> str | None:
-    n_on, n_off = int(np.isfinite(on.e2el).sum()), int(np.isfinite(off.e2el).sum())
+def _not_enough(on: LegData, off: LegData, table: list[dict[str, Any]]) -> str | None:
+    n_on, n_off = int(np.isfinite(on.request(METRIC)).sum()), int(np.isfinite(off.request(METRIC)).sum())
     if min(n_on, n_off) < MIN_REQUESTS:
         return f"{min(n_on, n_off)} successful requests in a leg (a fit needs ≥ {MIN_REQUESTS})"
     t = np.concatenate([tokens(on), tokens(off)])

@@ -140,13 +140,3 @@ def replicate_capacities(
                 t[b] = cap.output_tps if cap.output_tps is not None else math.nan
         qps[leg], tps[leg] = q, t
     return Replicates(qps=qps, output_tps=tps, n_boot=n_boot, seed=seed, fixed_points=fixed)
-
-
-def percentile_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float | None, float | None, int]:
-    """(low, high, number of finite replicates) of a percentile bootstrap CI."""
-    v = values[np.isfinite(values)]
-    if v.size < 2:
-        return None, None, int(v.size)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.percentile(v, [100 * alpha, 100 * (1 - alpha)])
-    return float(lo), float(hi), int(v.size)

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from profiler.capacity.bootstrap import Replicates, percentile_ci, replicate_capacities
+from profiler.analysis.stats import finite_count, percentile_ci
+from profiler.capacity.bootstrap import Replicates, replicate_capacities
 from profiler.capacity.slo import Capacity, Slos, capacity_of
 from profiler.capacity.sweepfile import SweepData, read_sweep
 from profiler.errors import UserError
@@ -83,8 +84,16 @@ def plan_leg(
     return LegPlan(label, cap, replicas, gpus, gpu_hour_cost, cost_h, served, per_m, util)
 
 
+def _ci(reps: np.ndarray | None) -> tuple[float | None, float | None, int]:
+    """(low, high, finite replicates) from the one percentile interval of the statistics home."""
+    if reps is None:
+        return None, None, 0
+    ci = percentile_ci(reps)
+    return (ci[0] if ci else None), (ci[1] if ci else None), finite_count(reps)
+
+
 def _ci_block(point: float | None, reps: np.ndarray | None, n_boot: int) -> dict[str, Any]:
-    lo, hi, n = percentile_ci(reps) if reps is not None else (None, None, 0)
+    lo, hi, n = _ci(reps)
     return {
         "value_pct": None if point is None else 100 * point,
         "ci_low_pct": None if lo is None else 100 * lo,
@@ -117,7 +126,7 @@ def _cost_performance(
     if replicates is not None:
         with np.errstate(all="ignore"):
             reps = (replicates.output_tps["on"] / cost_on) / (replicates.output_tps["off"] / cost_off)
-    lo, hi, n = percentile_ci(reps) if reps is not None else (None, None, 0)
+    lo, hi, n = _ci(reps)
     return {
         "unit": unit,
         "on": t_on / cost_on,

@@ -15,13 +15,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only: never open a window (servers, CI)
 import matplotlib.pyplot as plt
 
-from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, Metric
+from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, SloStat
 from profiler.capacity.slo import Capacity, Slos
 
 LEG_STYLE = {"on": ("#c0392b", "TEE on"), "off": ("#2471a3", "TEE off")}
 
 
-def _lerp_value(points: Sequence[LoadPoint], cap: Capacity, metric: Metric) -> float | None:
+def _lerp_value(points: Sequence[LoadPoint], cap: Capacity, metric: SloStat) -> float | None:
     if cap.lo is None or cap.hi is None or cap.fraction is None:
         return None
     a, b = points[cap.lo].value(metric), points[cap.hi].value(metric)

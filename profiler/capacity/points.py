@@ -18,23 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catalog.metrics import METRICS, slo_names
 from loadgen.metrics import measured
 from profiler.store import read_run
 
-FAMILIES: tuple[str, ...] = ("ttft", "tpot", "e2el")
 _STAT = re.compile(r"^(mean|median|p\d+(?:\.\d+)?)$")
 
 
 @dataclass(frozen=True)
-class Metric:
+class SloStat:
     """A latency statistic an SLO can bound: ``ttft_p99_ms`` = p99 of TTFT in ms."""
 
     family: str  # ttft | tpot | e2el
     stat: str  # mean | median | p50 | p99 | p99.9 …
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"unknown latency {self.family!r}; known: {', '.join(FAMILIES)}")
+        if self.family not in slo_names():
+            raise ValueError(f"unknown latency {self.family!r}; known: {', '.join(slo_names())}")
         if not _STAT.match(self.stat):
             raise ValueError(f"unknown statistic {self.stat!r}; use mean, median or pNN (e.g. p99)")
         if self.stat.startswith("p") and not 0 <= float(self.stat[1:]) <= 100:
@@ -68,12 +68,12 @@ class Metric:
             return nanpercentile_rows(values, q)
 
     @classmethod
-    def parse(cls, text: str) -> Metric:
+    def parse(cls, text: str) -> SloStat:
         """``ttft_p99_ms`` (also vLLM's order ``p99_ttft_ms``; the ``_ms`` suffix is optional)."""
         parts = text.strip().lower().removesuffix("_ms").split("_")
         if len(parts) == 2:
             a, b = parts
-            return cls(a, b) if a in FAMILIES else cls(b, a)
+            return cls(a, b) if a in slo_names() else cls(b, a)
         raise ValueError(f"cannot read {text!r}; write it like ttft_p99_ms")
 
 
@@ -95,10 +95,10 @@ def nanpercentile_rows(a: np.ndarray, q: float) -> np.ndarray:
 
 
 #: What the tables and plots show when no SLO names a metric.
-DEFAULT_METRICS: tuple[Metric, ...] = (
-    Metric("ttft", "p99"),
-    Metric("tpot", "p99"),
-    Metric("e2el", "p99"),
+DEFAULT_METRICS: tuple[SloStat, ...] = (
+    SloStat("ttft", "p99"),
+    SloStat("tpot", "p99"),
+    SloStat("e2el", "p99"),
 )
 
 
@@ -115,10 +115,10 @@ class Samples:
         frame = measured(frame)
         ok = frame["ok"].astype(bool).to_numpy()
         lat = {}
-        for fam in FAMILIES:
-            v = frame[f"{fam}_ms"].to_numpy(dtype=float, na_value=np.nan).copy()
-            v[~ok] = np.nan
-            lat[fam] = v
+        for fam in slo_names():
+            per_request = METRICS.get(fam).per_request
+            assert per_request is not None
+            lat[fam] = per_request(frame)
         out = frame["output_tokens"].to_numpy(dtype=float, na_value=np.nan)
         return cls(ok=ok, latency=lat, output_tokens=np.where(ok, out, np.nan))
 
@@ -143,7 +143,7 @@ class LoadPoint:
     def runs(self) -> list[str]:
         return [p.run for p in self.parts if p.run] if self.parts else ([self.run] if self.run else [])
 
-    def value(self, metric: Metric) -> float:
+    def value(self, metric: SloStat) -> float:
         """The metric at this point: from the requests when stored, else from summary.json."""
         if self.samples is not None:
             v = self.samples.latency[metric.family]
@@ -168,7 +168,7 @@ def combine(parts: Sequence[LoadPoint]) -> LoadPoint:
         ss = [p.samples for p in parts if p.samples is not None]
         samples = Samples(
             ok=np.concatenate([x.ok for x in ss]),
-            latency={f: np.concatenate([x.latency[f] for x in ss]) for f in FAMILIES},
+            latency={f: np.concatenate([x.latency[f] for x in ss]) for f in slo_names()},
             output_tokens=np.concatenate([x.output_tokens for x in ss]),
         )
     n = [len(p.samples.ok) if p.samples is not None else 1 for p in parts]

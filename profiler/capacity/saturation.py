@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from profiler.capacity.points import LoadPoint, Metric
+from profiler.capacity.points import LoadPoint, SloStat
 
-_EXPLODING = (Metric("ttft", "p99"), Metric("e2el", "p99"))
+_EXPLODING = (SloStat("ttft", "p99"), SloStat("e2el", "p99"))
 
 
 @dataclass(frozen=True)

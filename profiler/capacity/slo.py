@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from profiler.capacity.points import LoadPoint, Metric
+from profiler.capacity.points import LoadPoint, SloStat
 from profiler.errors import UserError
 
 ERROR_RATE = "error_rate"
@@ -33,7 +33,7 @@ ERROR_RATE = "error_rate"
 class Slos:
     """Latency bounds (ms) on point statistics, plus the tolerated failed fraction."""
 
-    limits: Mapping[Metric, float] = field(default_factory=dict)
+    limits: Mapping[SloStat, float] = field(default_factory=dict)
     max_error_rate: float = 0.01
 
     def __bool__(self) -> bool:
@@ -49,12 +49,12 @@ class Slos:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, float] | None, max_error_rate: float = 0.01) -> Slos:
-        return cls({Metric.parse(k): float(v) for k, v in (data or {}).items()}, max_error_rate)
+        return cls({SloStat.parse(k): float(v) for k, v in (data or {}).items()}, max_error_rate)
 
 
 def parse_slos(text: str | None, max_error_rate: float = 0.01) -> Slos:
     """``ttft_p99_ms=500,tpot_p99_ms=50`` → :class:`Slos` (UserError naming the bad part)."""
-    limits: dict[Metric, float] = {}
+    limits: dict[SloStat, float] = {}
     for part in (text or "").split(","):
         part = part.strip()
         if not part:
@@ -63,7 +63,7 @@ def parse_slos(text: str | None, max_error_rate: float = 0.01) -> Slos:
         if not sep:
             raise UserError(f"--slo: {part!r} needs a value, e.g. ttft_p99_ms=500")
         try:
-            metric = Metric.parse(name)
+            metric = SloStat.parse(name)
         except ValueError as exc:
             raise UserError(f"--slo: {exc}") from None
         try:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, Metric
+from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, SloStat
 from profiler.capacity.saturation import Saturation
 from profiler.capacity.slo import Capacity, Slos
 from profiler.capacity.sweepfile import SweepData
@@ -32,7 +32,7 @@ def leg_table(
     saturation: Saturation | None = None,
     capacity: Capacity | None = None,
 ) -> Table:
-    metrics: list[Metric] = list(dict.fromkeys([*(slos.limits if slos else ()), *DEFAULT_METRICS]))
+    metrics: list[SloStat] = list(dict.fromkeys([*(slos.limits if slos else ()), *DEFAULT_METRICS]))
     title = f"{LEG_TITLE.get(label, label)}: throughput vs latency (ms)"
     # short headers: the table must stay readable in an 80-column terminal or a log file
     table = Table(title=title, title_justify="left", pad_edge=False)

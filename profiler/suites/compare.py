@@ -1,12 +1,12 @@
-"""Compare suite runs (on vs off) with 95% bootstrap CIs over repetitions.
+"""Compare suite runs (on vs off) with 95% CIs over repetitions.
 
 A suite run holds one value per (metric, case) per repetition in ``results.parquet``; every
 repetition of every run given for a leg is one sample. For each (metric, case) present in both
-legs we resample each leg's repetitions with replacement (legs are independent: a TEE host and
-a bare-metal host never ran "the same" repetition), take the mean, and compute the overhead of
-DESIGN §4 per resample — latency-like (on − off)/off, throughput-like (off − on)/off, positive
-= the TEE costs. The CI is the 2.5–97.5 percentile of those overheads; with fewer than two
-repetitions in a leg there is no interval (null) and ``significant`` is false.
+legs the overhead of DESIGN §4 compares the legs' means — latency-like (on − off)/off,
+throughput-like (off − on)/off, positive = the TEE costs — and its CI is the run-level interval
+of :mod:`profiler.analysis.stats` (Welch t on the logs of the repetitions; the legs are
+independent: a TEE host and a bare-metal host never ran "the same" repetition). With fewer than
+two repetitions in a leg there is no interval (null) and ``significant`` is null too.
 
 The output rows have comparison.json's metric shape, plus ``suite``, ``name`` and ``case``, so
 ``tee-llm-prof compare`` and the reports handle suite comparisons like LLM ones.
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from profiler.analysis import stats
 from profiler.errors import UserError
 from profiler.store import COMPARISON, Run, is_run_dir, list_runs, read_run, utc_now, write_json
 from profiler.suites.base import RESULTS_TABLE
 
-CONFIDENCE = 0.95
 MIN_REPEATS_FOR_CI = 2
 FEW_REPEATS = 5
 
@@ -36,46 +36,26 @@ def is_suite_run(run: Run) -> bool:
     return run.manifest.get("kind", "llm") != "llm" and (run.path / f"{RESULTS_TABLE}.parquet").exists()
 
 
-def _overhead(on: np.ndarray, off: np.ndarray, direction: str) -> np.ndarray:
-    try:  # engineer C's definition, when present, so LLM and suite overheads cannot drift apart
-        from profiler.analysis.bootstrap import overhead
+def overhead_row(on: np.ndarray, off: np.ndarray, direction: str) -> dict[str, Any]:
+    """on/off means, overhead %, its 95% CI and significance for one (metric, case).
 
-        return np.asarray(overhead(on, off, direction), dtype=float)
-    except ImportError:
-        diff = on - off if direction == "latency" else off - on
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(off != 0, 100.0 * diff / np.where(off != 0, off, 1), np.nan)
-
-
-def bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of ``n_boot`` resamples (with replacement) of ``values``."""
-    idx = rng.integers(0, values.size, size=(n_boot, values.size))
-    means: np.ndarray = values[idx].mean(axis=1)
-    return means
-
-
-def overhead_row(
-    on: np.ndarray, off: np.ndarray, direction: str, n_boot: int, rng: np.random.Generator
-) -> dict[str, Any]:
-    """on/off means, overhead %, its 95% CI and significance for one (metric, case)."""
+    The repetition is the unit, as for LLM profiles with repeats: the run-level interval of the
+    statistics home (Welch t on log values), which knows how little 3–5 repetitions say.
+    """
     on, off = on[np.isfinite(on)], off[np.isfinite(off)]
     m_on = float(on.mean()) if on.size else math.nan
     m_off = float(off.mean()) if off.size else math.nan
-    point = float(_overhead(np.array(m_on), np.array(m_off), direction))
-    lo = hi = None
+    point = float(stats.overhead(m_on, m_off, direction))
+    ci = None
     if on.size >= MIN_REPEATS_FOR_CI and off.size >= MIN_REPEATS_FOR_CI:
-        ov = _overhead(bootstrap_means(on, n_boot, rng), bootstrap_means(off, n_boot, rng), direction)
-        ov = ov[np.isfinite(ov)]
-        if ov.size:
-            alpha = (1 - CONFIDENCE) / 2
-            lo, hi = (float(v) for v in np.quantile(ov, [alpha, 1 - alpha]))
+        ci = stats.welch_log_ci(on, off, m_on, m_off, direction, stats.CONFIDENCE)
     return {
         "on": m_on,
         "off": m_off,
         "overhead_pct": point,
-        "ci_low": lo,
-        "ci_high": hi,
-        "significant": bool(lo is not None and hi is not None and (lo > 0 or hi < 0)),
+        "ci_low": ci[0] if ci else None,
+        "ci_high": ci[1] if ci else None,
+        "significant": stats.significant(ci),
         "n_on": int(on.size),
         "n_off": int(off.size),
     }
@@ -91,9 +71,7 @@ def _results(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def compare_suite_runs(
-    on: Sequence[Run], off: Sequence[Run], *, n_boot: int = 2000, seed: int = 0
-) -> list[dict[str, Any]]:
+def compare_suite_runs(on: Sequence[Run], off: Sequence[Run]) -> list[dict[str, Any]]:
     """Metric rows in comparison.json's shape for every (metric, case) both legs measured."""
     if not on or not off:
         raise UserError("compare needs at least one run per leg")
@@ -101,7 +79,6 @@ def compare_suite_runs(
     if len(kinds) != 1:
         raise UserError(f"cannot compare runs of different suites: {sorted(kinds)}")
     suite = kinds.pop()
-    rng = np.random.default_rng(seed)
     f_on, f_off = _results(on), _results(off)
     rows: list[dict[str, Any]] = []
     if f_on.empty or f_off.empty:
@@ -114,7 +91,7 @@ def compare_suite_runs(
         direction = str(g_on["direction"].iloc[0])
         stats = overhead_row(
             g_on["value"].to_numpy(dtype=float), g_off["value"].to_numpy(dtype=float),
-            direction, n_boot, rng,
+            direction,
         )
         rows.append(
             {
@@ -173,7 +150,7 @@ def _warnings(rows: list[dict[str, Any]], on: Sequence[Run], off: Sequence[Run])
                     "confidence interval; run with --repeats 3 or more per leg"})
     elif rows and n_min < FEW_REPEATS:
         out.append({"code": "few_repeats", "leg": None, "message": f"only {n_min} repetitions in "
-                    "a leg: bootstrap CIs over so few samples are rough; 5+ is better"})
+                    "a leg: t-intervals over so few repetitions are wide; 5+ is better"})
     return out
 
 
@@ -191,7 +168,7 @@ def compare_suite_dirs(
     off_runs = expand_runs([off] if isinstance(off, (str, Path)) else list(off))
     if not all(is_suite_run(r) for r in [*on_runs, *off_runs]):
         raise UserError("every run given must be a suite run (manifest kind other than 'llm')")
-    rows = compare_suite_runs(on_runs, off_runs, n_boot=n_boot, seed=seed)
+    rows = compare_suite_runs(on_runs, off_runs)
     suite = str(on_runs[0].manifest.get("kind"))
     result: dict[str, Any] = {
         "schema_version": 1,
@@ -202,7 +179,8 @@ def compare_suite_dirs(
         "created": utc_now(),
         "on_runs": [str(r.path) for r in on_runs],
         "off_runs": [str(r.path) for r in off_runs],
-        "method": {"bootstrap": "repetitions", "n_boot": n_boot, "confidence": CONFIDENCE, "seed": seed},
+        "method": {"bootstrap": "repetitions", "n_boot": n_boot, "confidence": stats.CONFIDENCE, "seed": seed,
+                   "interval": "Welch t on log per-repetition values"},
         "metrics": rows,
         "paper_compat": None,
         "token_volume": {"bins": [], "fit": None, "reason": f"not applicable to the {suite} suite"},

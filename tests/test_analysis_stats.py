@@ -5,36 +5,36 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from profiler.analysis import bootstrap as bs
+from profiler.analysis import stats
 
 
 def test_weighted_percentiles_equal_numpy_on_the_expanded_sample() -> None:
     rng = np.random.default_rng(3)
     x = rng.lognormal(3, 1, 57)
     x[[4, 9]] = np.nan  # failed requests do not count
-    w = bs.weights(rng, x.size, 40)
+    w = stats.weights(rng, x.size, 40)
     qs = (0, 10, 50, 90, 99, 100)
-    got = bs.weighted_percentiles(w, x, qs)
+    got = stats.weighted_percentiles(w, x, qs)
     for b in range(w.shape[0]):
         expanded = np.repeat(x, w[b].astype(int))
         expanded = expanded[~np.isnan(expanded)]
         np.testing.assert_allclose(got[:, b], np.percentile(expanded, qs))
-        assert bs.weighted_mean(w[b : b + 1], x)[0] == pytest.approx(expanded.mean())
+        assert stats.weighted_mean(w[b : b + 1], x)[0] == pytest.approx(expanded.mean())
 
 
 def test_count_percentiles_of_unit_weights_is_numpy() -> None:
     values = np.array([1.0, 2.0, 3.0, 10.0])
-    got = bs.count_percentiles(np.ones((1, 4)), values, (50, 90))
+    got = stats.count_percentiles(np.ones((1, 4)), values, (50, 90))
     np.testing.assert_allclose(got[:, 0], np.percentile(values, (50, 90)))
-    assert np.isnan(bs.count_percentiles(np.zeros((1, 4)), values, (50,))[0, 0])
+    assert np.isnan(stats.count_percentiles(np.zeros((1, 4)), values, (50,))[0, 0])
 
 
 def test_plain_and_two_stage_weights_draw_the_right_number_of_units() -> None:
     rng = np.random.default_rng(0)
-    w = bs.weights(rng, 10, 100)
+    w = stats.weights(rng, 10, 100)
     assert w.shape == (100, 10) and np.all(w.sum(axis=1) == 10)
     groups = [np.arange(0, 3), np.arange(3, 10)]
-    w2 = bs.weights(rng, 10, 500, groups)
+    w2 = stats.weights(rng, 10, 500, groups)
     # Each resample draws 2 runs; a run drawn k times contributes k × its size.
     sizes = {int(s) for s in w2.sum(axis=1)}
     assert sizes <= {6, 10, 14}
@@ -45,9 +45,9 @@ def test_plain_and_two_stage_weights_draw_the_right_number_of_units() -> None:
 
 
 def test_overhead_sign_convention() -> None:
-    assert bs.overhead(110.0, 100.0, "latency") == pytest.approx(10.0)
-    assert bs.overhead(90.0, 100.0, "throughput") == pytest.approx(10.0)  # fewer tok/s on = a cost
-    assert np.isnan(bs.overhead(1.0, 0.0, "latency"))
+    assert stats.overhead(110.0, 100.0, "latency") == pytest.approx(10.0)
+    assert stats.overhead(90.0, 100.0, "throughput") == pytest.approx(10.0)  # fewer tok/s on = a cost
+    assert np.isnan(stats.overhead(1.0, 0.0, "latency"))
 
 
 def _experiment(
@@ -57,10 +57,10 @@ def _experiment(
     base = rng.gamma(4.0, 25.0, n)  # prompt-to-prompt spread, shared when paired
     off = base * rng.normal(1.0, 0.05, n)
     on = (base if paired else rng.gamma(4.0, 25.0, n)) * 1.05 * rng.normal(1.0, 0.05, n)
-    w_off = bs.weights(rng, n, n_boot)
-    w_on = w_off if paired else bs.weights(rng, n, n_boot)
-    boot = bs.overhead(bs.weighted_mean(w_on, on), bs.weighted_mean(w_off, off), "latency")
-    ci = bs.percentile_ci(boot)
+    w_off = stats.weights(rng, n, n_boot)
+    w_on = w_off if paired else stats.weights(rng, n, n_boot)
+    boot = stats.overhead(stats.weighted_mean(w_on, on), stats.weighted_mean(w_off, off), "latency")
+    ci = stats.percentile_ci(boot)
     assert ci is not None
     return ci
 
@@ -80,26 +80,26 @@ def test_coverage_of_a_known_difference(paired: bool) -> None:
 def test_identical_legs_are_never_significant() -> None:
     rng = np.random.default_rng(7)
     x = rng.lognormal(4, 0.5, 300)
-    w = bs.weights(rng, x.size, 1000)
-    paired = bs.overhead(bs.weighted_mean(w, x), bs.weighted_mean(w, x), "latency")
-    assert bs.percentile_ci(paired) == (0.0, 0.0)  # exactly zero: not "significant"
-    w2 = bs.weights(rng, x.size, 1000)
+    w = stats.weights(rng, x.size, 1000)
+    paired = stats.overhead(stats.weighted_mean(w, x), stats.weighted_mean(w, x), "latency")
+    assert stats.percentile_ci(paired) == (0.0, 0.0)  # exactly zero: not "significant"
+    w2 = stats.weights(rng, x.size, 1000)
     for q in (50, 99):
-        a = bs.weighted_percentiles(w, x, (q,))[0]
-        b = bs.weighted_percentiles(w2, x, (q,))[0]
-        lo, hi = bs.percentile_ci(bs.overhead(a, b, "latency"))  # type: ignore[misc]
+        a = stats.weighted_percentiles(w, x, (q,))[0]
+        b = stats.weighted_percentiles(w2, x, (q,))[0]
+        lo, hi = stats.percentile_ci(stats.overhead(a, b, "latency"))  # type: ignore[misc]
         assert lo < 0 < hi
 
 
 def test_interval_is_refused_when_the_statistic_is_mostly_undefined() -> None:
     samples = np.full(100, np.nan)
     samples[:50] = 1.0
-    assert bs.percentile_ci(samples) is None
+    assert stats.percentile_ci(samples) is None
 
 
 def test_repetition_interval_covers_a_known_ratio() -> None:
     """Per-run values with run-to-run noise: the Welch log interval covers the truth ~95%."""
-    from profiler.analysis.repetitions import welch_log_ci
+    from profiler.analysis.stats import welch_log_ci
 
     rng = np.random.default_rng(11)
     hits = []
