@@ -176,7 +176,7 @@ async def drive(
 
     # 3. the measured phase, from a common t0
     t0 = start_at() if start_at is not None else perf_counter_ns()
-    anchor = {"time_ns": time.time_ns(), "perf_counter_ns": perf_counter_ns()}
+    anchor = {"wall_ns": time.time_ns(), "perf_ns": perf_counter_ns()}
     deadline = t0 + int(share.duration_s * 1e9) if share.duration_s else None
     order = iter(share.indices)
     dead = [0]

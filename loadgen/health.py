@@ -118,8 +118,20 @@ def client_health(
     }
 
 
+#: The flat keys :func:`summary_keys` adds to summary.json next to vLLM's.
+SUMMARY_KEYS: tuple[str, ...] = (
+    "client_bound",
+    "client_health",
+    "p99_send_lag_ms",
+    "p99_loop_lag_ms",
+    "max_loop_lag_ms",
+    "client_cpu_util",
+    "coalesced_itl_fraction",
+)
+
+
 def summary_keys(health: dict[str, Any]) -> dict[str, Any]:
-    """The flat keys execute_run adds to summary.json next to vLLM's."""
+    """The flat keys execute_run adds to summary.json next to vLLM's (:data:`SUMMARY_KEYS`)."""
     return {
         "client_bound": health["client_bound"],
         "client_health": health["message"],

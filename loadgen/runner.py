@@ -55,6 +55,7 @@ class RunSpec:
     api: str = "completions"
     concurrency: int = 8
     request_rate: float = math.inf
+    schedule: str | None = None  # a registered arrival process; None: from rate and burstiness
     burstiness: float = 1.0
     ramp_up_s: float = 0.0
     seed: int = 0
@@ -75,7 +76,7 @@ class RunResult:
     reason: str | None
     sigint: bool  # the stop was Ctrl-C
     health: dict[str, Any]
-    wall_anchor: dict[str, int]  # time.time_ns() and perf_counter_ns() taken together
+    wall_anchor: dict[str, int]  # wall_ns (time.time_ns) and perf_ns (perf_counter_ns) taken together
     t0_ns: int
     offsets_ns: list[int]
     connect_ms: list[float]
@@ -280,7 +281,7 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
         raise ValueError("no prompts to send")
     offsets = offsets_ns(
         len(spec.prompts), spec.request_rate, burstiness=spec.burstiness, seed=spec.seed,
-        ramp_up_s=spec.ramp_up_s, concurrency=spec.concurrency,
+        ramp_up_s=spec.ramp_up_s, concurrency=spec.concurrency, name=spec.schedule,
     )
     shares = _shares(spec, offsets)
     flag = threading.Event()  # stop sending (Ctrl-C or the caller's stop flag)
@@ -330,9 +331,4 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     )
 
 
-def wall_clock_of(perf_ns: int, anchor: dict[str, int]) -> int:
-    """time.time_ns() of a perf_counter_ns() stamp, via the run's anchor (for telemetry)."""
-    return anchor["time_ns"] + (perf_ns - anchor["perf_counter_ns"])
-
-
-__all__ = ["Progress", "RunResult", "RunSpec", "StopFlag", "run", "wall_clock_of"]
+__all__ = ["Progress", "RunResult", "RunSpec", "StopFlag", "run"]

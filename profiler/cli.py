@@ -1,8 +1,9 @@
 """The CLI: parse arguments and hand over to a registered command (profiler/commands/).
 
 ``tee-llm-prof --model KEY`` is the main job, the same as ``tee-llm-prof profile --model KEY``.
-Errors a user can fix print as one line (``error: …``) with exit code 2; Ctrl-C exits 130 after
-the command has saved what it measured.
+Only the dispatched command's module is imported (``--version`` and ``--help`` import none).
+Errors a user can fix print as one line (``error: …``) with exit code 2; Ctrl-C or SIGTERM
+exits 130 after the command has saved what it measured.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-
-from profiler import __version__
-from profiler.commands import COMMANDS, load_all
-from profiler.errors import UserError
+from typing import NoReturn
 
 DEFAULT_COMMAND = "profile"
+TOP_LEVEL = ("-h", "--help", "--version")
 
 EPILOG = """\
 examples:
@@ -28,9 +27,19 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    load_all()
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """A bad option is one line (the usage is one ``--help`` away), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``selected``'s options are built (its module is imported)."""
+    from profiler import __version__
+    from profiler.commands import COMMANDS
+
+    parser = Parser(
         prog="tee-llm-prof",
         description="Measure what a Trusted Execution Environment (TDX/SEV-SNP + GPU CC mode) "
         "costs LLM inference: TTFT, ITL/TPOT, E2E latency, tokens/s and requests/s, with 95% "
@@ -41,36 +50,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tee-llm-prof {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, cmd in COMMANDS.items():
+        chosen = selected in (name, *cmd.aliases)
         p = sub.add_parser(
             name,
             help=cmd.help.replace("%", "%%"),  # argparse %-formats help strings
             aliases=list(cmd.aliases),
-            description=cmd.description or cmd.help,
+            description=cmd.description() if chosen else cmd.help,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        cmd.add_arguments(p)
+        if chosen:
+            cmd.add_arguments(p)
         p.set_defaults(_command=name)
     return parser
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
     """`tee-llm-prof --model X` means `tee-llm-prof profile --model X`."""
-    top_level = ("-h", "--help", "--version")
-    if argv and argv[0].startswith("-") and argv[0] not in top_level and DEFAULT_COMMAND in COMMANDS:
+    if argv and argv[0].startswith("-") and argv[0] not in TOP_LEVEL:
         return [DEFAULT_COMMAND, *argv]
     return argv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args_list = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # before a command could take over (e.g. while modules load)
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(raw: list[str]) -> int:
+    from profiler.errors import UserError
+
+    args_list = _with_default_command(raw)
+    selected = args_list[0] if args_list and not args_list[0].startswith("-") else None
+    parser = build_parser(selected)
     args = parser.parse_args(args_list)
     if not getattr(args, "_command", None):
         parser.print_help()
         return 0
+    from profiler.commands import COMMANDS
+
     cmd = COMMANDS.get(args._command)
     try:
-        return int(cmd.run(args) or 0)
+        return cmd.run(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from catalog.registry import Registry, UnknownName
 from profiler.errors import UserError
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models.yaml"
@@ -29,26 +30,45 @@ class Strict(BaseModel):
 Rate = float  # requests/s; math.inf = send as fast as the concurrency cap allows
 
 
-class WorkloadSpec(Strict):
-    """What one leg sends. Both legs of a profile use the same spec and seed."""
+def _known(registry: Registry[Any], name: str) -> str:
+    """``name`` if registered; else a validation error that lists the known names."""
+    try:
+        return registry.check(name)
+    except UnknownName as exc:
+        raise ValueError(str(exc)) from None
 
-    dataset: str = Field("random", description="random | sharegpt:PATH | prefix | lengths:PATH")
-    api: Literal["completions", "chat"] = "completions"
-    input_len: int = Field(128, ge=1)
-    output_len: int = Field(128, ge=1)
-    range_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="random lengths in ±ratio")
-    prefix_len: int = Field(0, ge=0, description="shared-prefix tokens (dataset 'prefix')")
-    num_requests: int = Field(200, ge=1)
-    duration_s: float | None = Field(None, gt=0)
-    concurrency: int = Field(8, ge=1)
-    request_rates: list[Rate] = Field(default_factory=lambda: [math.inf])
-    burstiness: float = Field(1.0, gt=0)
-    ramp_up_s: float = Field(0.0, ge=0)
-    warmup: int | None = Field(None, ge=0, description="default: = concurrency")
-    repeats: int = Field(1, ge=1)
-    seed: int = 0
-    timeout_s: float = Field(600.0, gt=0)
-    slos: dict[Literal["ttft", "tpot", "e2el"], float] = Field(default_factory=dict)
+
+class WorkloadSpec(Strict):
+    """What one leg sends. Every leg of a block uses the same spec and seed."""
+
+    dataset: str = Field(
+        "random", description="random | sharegpt:PATH | prefix | lengths:PATH (a registered dataset)"
+    )
+    api: Literal["completions", "chat"] = Field("completions", description="the OpenAI API to call")
+    input_len: int = Field(128, ge=1, description="prompt tokens")
+    output_len: int = Field(128, ge=1, description="generated tokens (max_tokens with ignore_eos: exact)")
+    range_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="random lengths uniform in ±ratio")
+    prefix_len: int = Field(0, ge=0, description="shared-prefix tokens (dataset prefix)")
+    num_requests: int = Field(200, ge=1, description="measured requests per run")
+    duration_s: float | None = Field(None, gt=0, description="stop sending after this many seconds")
+    concurrency: int = Field(8, ge=1, description="max requests in flight")
+    request_rates: list[Rate] = Field(
+        default_factory=lambda: [math.inf], description="load points in req/s, e.g. 1,4,16,inf"
+    )
+    schedule: str | None = Field(
+        None,
+        description="arrival process: inf | constant | poisson | gamma (default: from rate and burstiness)",
+    )
+    burstiness: float = Field(1.0, gt=0, description="gamma shape: 1 = Poisson, < 1 burstier, inf = constant")
+    ramp_up_s: float = Field(0.0, ge=0, description="seconds over which the rate ramps up")
+    warmup: int | None = Field(None, ge=0, description="warm-up requests per run (default: = concurrency)")
+    repeats: int = Field(1, ge=1, description="blocks per load point (every leg once per block)")
+    seed: int = Field(0, description="workload seed (block i uses seed + i)")
+    timeout_s: float = Field(600.0, gt=0, description="per-request timeout in seconds")
+    slos: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-request SLOs for goodput, e.g. ttft=200 (ms; keys: ttft, tpot, e2el)",
+    )
 
     @field_validator("request_rates", mode="before")
     @classmethod
@@ -69,13 +89,43 @@ class WorkloadSpec(Strict):
             raise ValueError("request rates must be > 0 (use inf for no rate limit)")
         return v
 
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        from loadgen.workload import DATASETS
+
+        name, _, arg = v.partition(":")
+        _known(DATASETS, name)
+        if name in ("sharegpt", "lengths") and not arg:
+            raise ValueError(f"the {name} dataset needs a file: {name}:PATH")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        from loadgen.schedule import SCHEDULES
+
+        return None if v is None else _known(SCHEDULES, v)
+
+    @field_validator("slos")
+    @classmethod
+    def _slos(cls, v: dict[str, float]) -> dict[str, float]:
+        from catalog.metrics import slo_names
+
+        for key, limit in v.items():
+            if key not in slo_names():
+                raise ValueError(f"unknown SLO {key!r}; known: {', '.join(slo_names())}")
+            if not limit > 0:
+                raise ValueError(f"SLO {key} must be a positive number of milliseconds")
+        return v
+
     @property
     def effective_warmup(self) -> int:
         return self.concurrency if self.warmup is None else self.warmup
 
 
 class EngineSpec(Strict):
-    name: Literal["vllm-cpu", "vllm-cuda", "external"] = "external"
+    name: str = Field("external", description="a registered engine: external, vllm-cpu, vllm-cuda, …")
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int | None = Field(None, ge=16)
     dtype: str = "auto"
@@ -87,6 +137,13 @@ class EngineSpec(Strict):
     ready_timeout_s: float = Field(600.0, gt=0, description="seconds to wait for /health")
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _engine(cls, v: str) -> str:
+        from profiler.engines import ENGINES
+
+        return _known(ENGINES, v)
 
 
 class Endpoints(Strict):
@@ -170,7 +227,7 @@ def format_validation_error(exc: ValidationError, source: str, raw: Any = None) 
         key = ".".join(str(p) for p in loc)
         line = _line_of(raw, loc) if raw is not None else None
         where = f"{source}:{line}" if line else source
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"{where}: {key}: {msg}")

@@ -1,20 +1,22 @@
 """Run directories (DESIGN §5): the contract between run, import, compare, report and service.
 
-    <out>/<run_id>/manifest.json      what ran, where, with which config; status complete|incomplete
-    <out>/<run_id>/requests.parquet   one row per request (loadgen.metrics.REQUEST_COLUMNS + extras)
-    <out>/<run_id>/summary.json       the vLLM-compatible summary
+    <out>/<run_id>/manifest.json      RunManifest: what ran, where, with which config, its status
+    <out>/<run_id>/requests.parquet   one row per request (profiler.results.run.REQUEST_TABLE)
+    <out>/<run_id>/summary.json       RunSummary (vLLM's keys) or SuiteSummary
     <out>/<run_id>/<name>.parquet     further tables: telemetry, server_metrics, results (suites)
 
-The manifest is written first with ``status: running`` and rewritten last, so a directory
-whose process died is recognisable. Writes go to a temporary name and are renamed into place.
+A run directory is always in exactly one state: ``running`` (its process, recorded by pid and
+host, is alive), ``complete``, ``incomplete`` + reason, or ``failed`` + reason (nothing could
+be measured). The manifest is written first as ``running`` and rewritten last; a ``running``
+directory whose process is gone is read back as ``incomplete`` (:func:`read_run`). Every write
+is atomic (profiler.results.files).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import secrets
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,17 +28,30 @@ import pandas as pd
 
 from loadgen.metrics import REQUEST_COLUMNS
 from profiler import __version__
+from profiler.results.comparison import Comparison
+from profiler.results.files import SCHEMA_VERSION, CorruptFile, read_json_file, write_atomic, write_json
+from profiler.results.index import INDEX_FILES
+from profiler.results.run import (
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_INCOMPLETE,
+    STATUS_RUNNING,
+    RunManifest,
+    RunSummary,
+    SuiteSummary,
+)
 
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-SUMMARY = "summary.json"
+MANIFEST = RunManifest.FILE
+SUMMARY = RunSummary.FILE
 REQUESTS = "requests.parquet"
-COMPARISON = "comparison.json"
-PROFILE = "profile.json"
+COMPARISON = Comparison.FILE
+PROFILE = INDEX_FILES["profile"]
 
-STATUS_RUNNING = "running"
-STATUS_COMPLETE = "complete"
-STATUS_INCOMPLETE = "incomplete"
+__all__ = [
+    "COMPARISON", "MANIFEST", "PROFILE", "REQUESTS", "SCHEMA_VERSION", "STATUS_COMPLETE", "STATUS_FAILED",
+    "STATUS_INCOMPLETE", "STATUS_RUNNING", "SUMMARY", "CorruptFile", "Run", "RunWriter", "is_comparison_dir",
+    "is_run_dir", "list_runs", "new_run_id", "read_json", "read_run", "utc_now", "write_json", "write_run",
+]  # fmt: skip
 
 
 def utc_now() -> str:
@@ -57,48 +72,31 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._" else "-" for c in text).strip("-")
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _clean(obj: Any) -> Any:
-    """NaN/inf are not JSON: store them as null (and inf request rates as the string 'inf')."""
-    if isinstance(obj, float):
-        if math.isnan(obj):
-            return None
-        if math.isinf(obj):
-            return "inf" if obj > 0 else "-inf"
-        return obj
-    if isinstance(obj, Mapping):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, default=_json_default, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(Path(path).read_text())
-    return data
+def read_json(path: Path) -> Any:
+    """Parsed JSON of a file; one-line :class:`CorruptFile` when missing or malformed."""
+    return read_json_file(path)
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    write_atomic(path, buf.getvalue())
+
+
+def process_alive(pid: int | None, host: str | None) -> bool | None:
+    """Whether the process that wrote a ``running`` file still runs; None when unknowable
+    (another host, or no pid recorded)."""
+    if pid is None or host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -106,21 +104,26 @@ class Run:
     """A run directory read back."""
 
     path: Path
-    manifest: dict[str, Any]
-    summary: dict[str, Any]
+    manifest: RunManifest
+    summary: RunSummary | SuiteSummary | None
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def run_id(self) -> str:
-        return str(self.manifest.get("run_id", self.path.name))
+        return self.manifest.run_id
 
     @property
     def label(self) -> str:
-        return str(self.manifest.get("label", ""))
+        return self.manifest.label
 
     @property
     def complete(self) -> bool:
-        return self.manifest.get("status") == STATUS_COMPLETE
+        return self.manifest.complete
+
+    @property
+    def llm(self) -> RunSummary:
+        """The LLM summary (an empty one when the run has none yet)."""
+        return self.summary if isinstance(self.summary, RunSummary) else RunSummary()
 
     def table(self, name: str) -> pd.DataFrame | None:
         """``requests``, ``telemetry``, ``server_metrics``, ``results``… or None if absent."""
@@ -128,7 +131,11 @@ class Run:
             path = self.path / f"{name}.parquet"
             if not path.exists():
                 return None
-            self._tables[name] = pd.read_parquet(path)
+            try:
+                self._tables[name] = pd.read_parquet(path)
+            except Exception as exc:  # pyarrow raises several types for a damaged file
+                why = f"{type(exc).__name__}: {exc}"
+                raise CorruptFile(f"{path}: not a readable parquet table ({why})") from None
         return self._tables[name]
 
     @property
@@ -136,40 +143,46 @@ class Run:
         frame = self.table("requests")
         if frame is None:
             raise FileNotFoundError(f"{self.path} has no {REQUESTS}")
+        missing = [c for c in REQUEST_COLUMNS if c not in frame.columns]
+        if missing:
+            raise CorruptFile(f"{self.path / REQUESTS}: lacks columns {', '.join(missing)}")
         return frame
 
 
 class RunWriter:
     """Creates a run directory and keeps its manifest true while the run goes on.
 
-    Use ``start()`` before measuring (the manifest says ``running``), then ``finish()`` with
-    whatever was measured; ``finish(status="incomplete", reason=...)`` on error or Ctrl-C.
+    Use ``start()`` before measuring (the manifest says ``running``, with this process's pid and
+    host), then ``finish()`` with whatever was measured; ``finish(status="incomplete",
+    reason=...)`` on error or Ctrl-C. Manifest fields are validated (a typo is an error).
     """
 
     def __init__(self, out: Path, manifest: Mapping[str, Any], run_id: str | None = None) -> None:
         label = str(manifest.get("label", "run"))
         self.run_id = run_id or new_run_id(label, manifest.get("model"))
         self.path = Path(out) / self.run_id
-        self.manifest: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "kind": "llm",
-            "tool_version": __version__,
-            **manifest,
-        }
+        self.manifest = RunManifest.model_validate(
+            {"tool_version": __version__, **manifest, "run_id": self.run_id}
+        )
 
     def start(self) -> Path:
         self.path.mkdir(parents=True, exist_ok=False)
-        self.manifest.setdefault("started", utc_now())
-        self.manifest["status"] = STATUS_RUNNING
-        write_json(self.path / MANIFEST, self.manifest)
+        self.manifest = self.manifest.model_copy(
+            update={
+                "started": self.manifest.started or utc_now(),
+                "status": STATUS_RUNNING,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            }
+        )
+        self.manifest.save(self.path / MANIFEST)
         return self.path
 
     def finish(
         self,
         *,
         requests: pd.DataFrame | None = None,
-        summary: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | RunSummary | SuiteSummary | None = None,
         tables: Mapping[str, pd.DataFrame] | None = None,
         status: str = STATUS_COMPLETE,
         reason: str | None = None,
@@ -186,14 +199,19 @@ class RunWriter:
             if frame is not None:
                 write_table(self.path / f"{name}.parquet", frame)
         if summary is not None:
-            write_json(self.path / SUMMARY, summary)
-        self.manifest.update(manifest_updates)
-        self.manifest["status"] = status
-        self.manifest["finished"] = utc_now()
+            model = summary_model(self.manifest.kind)
+            parsed = summary if isinstance(summary, model) else model.model_validate(dict(summary))
+            parsed.save(self.path / SUMMARY)
+        update = {**manifest_updates, "status": status, "finished": utc_now(), "pid": None}
         if reason:
-            self.manifest["reason"] = reason
-        write_json(self.path / MANIFEST, self.manifest)
+            update["reason"] = reason
+        self.manifest = RunManifest.model_validate({**self.manifest.model_dump(), **update})
+        self.manifest.save(self.path / MANIFEST)
         return self.path
+
+
+def summary_model(kind: str) -> type[RunSummary] | type[SuiteSummary]:
+    return RunSummary if kind == "llm" else SuiteSummary
 
 
 def write_run(
@@ -201,7 +219,7 @@ def write_run(
     manifest: Mapping[str, Any],
     *,
     requests: pd.DataFrame | None = None,
-    summary: Mapping[str, Any] | None = None,
+    summary: Mapping[str, Any] | RunSummary | SuiteSummary | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
     status: str = STATUS_COMPLETE,
     reason: str | None = None,
@@ -222,11 +240,20 @@ def is_comparison_dir(path: Path) -> bool:
 
 
 def read_run(path: Path) -> Run:
+    """A run directory as models; a stale ``running`` (its process died) reads as incomplete."""
     path = Path(path)
     if not is_run_dir(path):
         raise FileNotFoundError(f"{path} is not a run directory (no {MANIFEST})")
-    manifest = read_json(path / MANIFEST)
-    summary = read_json(path / SUMMARY) if (path / SUMMARY).exists() else {}
+    manifest = RunManifest.load(path / MANIFEST)
+    if manifest.status == STATUS_RUNNING and process_alive(manifest.pid, manifest.host) is False:
+        manifest = manifest.model_copy(
+            update={
+                "status": STATUS_INCOMPLETE,
+                "reason": f"the process that was writing it (pid {manifest.pid}) is gone; "
+                "the run stopped before it could save",
+            }
+        )
+    summary = summary_model(manifest.kind).load(path / SUMMARY) if (path / SUMMARY).exists() else None
     return Run(path=path, manifest=manifest, summary=summary)
 
 

@@ -188,15 +188,3 @@ def phala_frame(name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         )
     summary = {k: v for k, v in data.items() if not isinstance(v, list)}
     return pd.DataFrame(rows), summary
-
-
-def make_phala_run(out: Path, leg: str, qps: str = "1") -> Path:
-    prefix = "tee" if leg == "on" else "base"
-    frame, summary = phala_frame(f"{prefix}_24cores_serving_llama70B_qps_{qps}.json.gz")
-    manifest = {
-        "label": leg,
-        "model": "llama-3.1-70b",
-        "source": "Phala H200 (arXiv:2409.03992)",
-        "workload": {"dataset": "sharegpt", "num_requests": 1000, "request_rate": float(qps)},
-    }
-    return write_run(out, manifest, requests=frame, summary=summary)

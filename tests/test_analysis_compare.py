@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from loadgen.metrics import duration_s, summarize
-from profiler.analysis.compare import compare_runs
+from profiler.analysis.compare import compare_runs as compare_model
 from profiler.commands import compare as compare_cmd
 from profiler.errors import UserError
 from profiler.store import read_run, write_run
@@ -21,6 +21,11 @@ from tests.support import synthetic_runs as syn
 
 ON = {"fixed_ms": 60.0, "per_in_ms": 0.1, "per_out_ms": 10.5}
 OFF = {"fixed_ms": 50.0, "per_in_ms": 0.1, "per_out_ms": 10.0}
+
+
+def compare_runs(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The comparison as comparison.json holds it (the typed model, dumped)."""
+    return compare_model(*args, **kwargs).model_dump()
 
 
 def _lengths(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -161,8 +166,8 @@ def test_quality_warnings(tmp_path: Path) -> None:
 def test_client_lag_from_the_summary_is_flagged(tmp_path: Path) -> None:
     on, off = _run(tmp_path, "on", ON), _run(tmp_path, "off", OFF)
     run = read_run(on)
-    summary = {**run.summary, "p99_client_lag_ms": 45.0}
-    lagged = write_run(tmp_path / "lag", run.manifest, requests=run.requests, summary=summary)
+    summary = {**run.llm.model_dump(), "p99_client_lag_ms": 45.0}
+    lagged = write_run(tmp_path / "lag", run.manifest.model_dump(), requests=run.requests, summary=summary)
     result = compare_runs(lagged, off, tmp_path / "cmp", n_boot=200)
     assert any(w["code"] == "client_health" and "45.0 ms" in w["message"] for w in result["warnings"])
 
@@ -174,17 +179,20 @@ def _args(**kw: Any) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def test_compare_command_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+def test_compare_command_prints_the_report_view_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     on, off = _run(tmp_path, "on", ON), _run(tmp_path, "off", OFF)
-    assert compare_cmd.run(_args(on=on, off=off, out=tmp_path / "cmp", extra=["--n-boot", "200"])) == 0
+    assert compare_cmd.run(_args(on=on, off=off, out=tmp_path / "cmp", extra=["--n-boot", "200",
+                                                                            "--no-report"])) == 0
     assert (tmp_path / "cmp" / "comparison.json").is_file()
-    buf = io.StringIO()
-    compare_cmd.print_comparison(
-        json.loads((tmp_path / "cmp" / "comparison.json").read_text()), Console(file=buf, width=200)
-    )
-    text = buf.getvalue()
-    assert "mean_ttft_ms" in text and "*" in text and "95% CI" in text
-    assert "token-volume law" in text
+    text = capsys.readouterr().out
+    assert "TTFT" in text and "95% CI" in text and "Overhead against token volume" in text
+    # the same view `tee-llm-prof report DIR --format console` draws
+    from profiler.report import render
+
+    render(tmp_path / "cmp", formats=("console",), console=Console(file=io.StringIO(), width=200))
+    assert "TEE adds" in text
     with pytest.raises(UserError, match="not a run directory"):
         compare_cmd.run(_args(on=tmp_path / "nope", off=off, out=tmp_path / "c2"))
     with pytest.raises(UserError, match="n-boot"):

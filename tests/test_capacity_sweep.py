@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,16 @@ from hypothesis import strategies as st
 from loadgen.metrics import REQUEST_COLUMNS, summarize
 from profiler.capacity.points import SloStat, nanpercentile_rows, point_from_run
 from profiler.capacity.slo import capacity_of, parse_slos
-from profiler.capacity.sweep import SweepDriver, SweepSpec
+from profiler.capacity.sweep import SweepSpec, create_sweep, run_sweep
 from profiler.capacity.sweepfile import read_sweep
 from profiler.cli import main
 from profiler.config import WorkloadSpec
 from profiler.errors import UserError
+from profiler.experiment.engine import RunTask
+from profiler.experiment.legs import Leg
 from profiler.store import STATUS_INCOMPLETE, write_run
 
 MS = 1_000_000
-
-
-@dataclass(frozen=True)
-class Leg:
-    label: str
-    base_url: str
-    served_model: str = "synthetic"
-    engine: dict[str, Any] = field(default_factory=dict)
-    metrics_url: str | None = None
 
 
 def synthetic_frame(load: float, speed: float, n: int = 40, seed: int = 0) -> pd.DataFrame:
@@ -75,43 +67,74 @@ class Runner:
         self.speeds, self.fail_on, self.exc = speeds, fail_on, exc
         self.calls: list[tuple[str, float]] = []
 
-    def __call__(
-        self, runs: Path, leg: Any, workload: WorkloadSpec, rate: float, extra: dict[str, Any]
-    ) -> Path:
-        load = extra["sweep"]["load"]
-        self.calls.append((leg.label, load))
-        manifest = {"label": leg.label, "model": "synthetic", "workload": workload.model_dump(mode="json"),
-                    "request_rate": rate, **extra}
-        frame = synthetic_frame(load, self.speeds[leg.label], seed=len(self.calls))
+    def __call__(self, task: RunTask) -> Path:
+        load, leg, runs = task.point.load, task.leg, task.runs_dir
+        assert load is not None
+        self.calls.append((leg.name, load))
+        manifest = {
+            "label": leg.name,
+            "model": "synthetic",
+            "workload": task.workload.model_dump(mode="json"),
+            "request_rate": task.point.request_rate,
+            "experiment": task.experiment,
+        }
+        frame = synthetic_frame(load, self.speeds[leg.name], seed=len(self.calls))
         if self.fail_on == len(self.calls):
-            write_run(runs, manifest, requests=frame.iloc[:10], summary=summarize(frame.iloc[:10]),
-                      status=STATUS_INCOMPLETE, reason="interrupted")
+            write_run(
+                runs,
+                manifest,
+                requests=frame.iloc[:10],
+                summary=summarize(frame.iloc[:10]),
+                status=STATUS_INCOMPLETE,
+                reason="interrupted",
+            )
             assert self.exc is not None
             raise self.exc
         return write_run(runs, manifest, requests=frame, summary=summarize(frame))
 
 
-LEGS = [Leg("off", "http://127.0.0.1:2"), Leg("on", "http://127.0.0.1:1")]
+LEGS = [Leg("on", "http://127.0.0.1:1", "synthetic"), Leg("off", "http://127.0.0.1:2", "synthetic")]
 SPEEDS = {"on": 0.8, "off": 1.0}
 
 
+def drive(out: Path, sweep_spec: SweepSpec, runner: Runner, sweep_id: str = "s") -> Path:
+    """The sweep command's path without the CLI: index, engine, capacity section."""
+    writer = create_sweep(out, sweep_spec, LEGS, sweep_id)
+    return run_sweep(writer, sweep_spec, LEGS, runner, progress=False)
+
+
 def spec(**kw: Any) -> SweepSpec:
-    base = {"mode": "concurrency", "loads": (1, 2, 4, 8, 16, 32), "workload": WorkloadSpec(num_requests=40),
-            "slos": parse_slos("ttft_p99_ms=40"), "model_key": "synthetic"}
+    base = {
+        "mode": "concurrency",
+        "loads": (1, 2, 4, 8, 16, 32),
+        "workload": WorkloadSpec(num_requests=40),
+        "slos": parse_slos("ttft_p99_ms=40"),
+        "model_key": "synthetic",
+    }
     return SweepSpec(**{**base, **kw})
 
 
 def test_driver_interleaves_stops_at_saturation_and_links_every_run(tmp_path: Path) -> None:
     runner = Runner(SPEEDS)
-    path = SweepDriver(tmp_path, spec(), LEGS, runner, sweep_id="s", progress=False).run()
+    path = drive(tmp_path, spec(), runner)
     # on before off at even points, off before on at odd ones; flat at 8, confirmed at 16
-    assert runner.calls == [("on", 1), ("off", 1), ("off", 2), ("on", 2), ("on", 4), ("off", 4),
-                            ("off", 8), ("on", 8), ("on", 16), ("off", 16)]
+    assert runner.calls == [
+        ("on", 1),
+        ("off", 1),
+        ("off", 2),
+        ("on", 2),
+        ("on", 4),
+        ("off", 4),
+        ("off", 8),
+        ("on", 8),
+        ("on", 16),
+        ("off", 16),
+    ]
     raw = json.loads((path / "sweep.json").read_text())
-    assert raw["status"] == "complete" and raw["slos"] == {"ttft_p99_ms": 40.0} and not raw["aa"]
+    assert raw["status"] == "complete" and raw["sweep"]["slos"] == {"ttft_p99_ms": 40.0} and not raw["aa"]
     data = read_sweep(path)
     for label in ("on", "off"):
-        leg = raw["legs"][label]
+        leg = raw["sweep"]["legs"][label]
         # 16: throughput flat a second time, and queueing makes p99 TTFT 27× the first point's
         assert leg["saturation"]["index"] == 4 and "exploded" in leg["saturation"]["reason"]
         assert leg["stopped"].startswith("saturated at concurrency 16")
@@ -126,20 +149,20 @@ def test_driver_interleaves_stops_at_saturation_and_links_every_run(tmp_path: Pa
 def test_no_stop_runs_every_point(tmp_path: Path) -> None:
     runner = Runner(SPEEDS)
     sweep_spec = spec(stop_on_saturation=False, loads=(1, 4, 16))
-    SweepDriver(tmp_path, sweep_spec, LEGS, runner, progress=False).run()
+    drive(tmp_path, sweep_spec, runner)
     assert len(runner.calls) == 6
 
 
 def test_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
     runner = Runner(SPEEDS, fail_on=4, exc=KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        SweepDriver(tmp_path, spec(), LEGS, runner, sweep_id="s", progress=False).run()
+        drive(tmp_path, spec(), runner)
     raw = json.loads((tmp_path / "s" / "sweep.json").read_text())
     assert raw["status"] == "incomplete" and "interrupted" in raw["reason"]
     # the interrupted point ("on" at load 2) was saved by its runner: it is adopted, marked incomplete
-    on = raw["legs"]["on"]["points"]
+    on = raw["sweep"]["legs"]["on"]["points"]
     assert [p["load"] for p in on] == [1, 2] and on[1]["status"] == "incomplete"
-    assert [p["load"] for p in raw["legs"]["off"]["points"]] == [1, 2]
+    assert [p["load"] for p in raw["sweep"]["legs"]["off"]["points"]] == [1, 2]
     # kept on disk and in sweep.json, but never planned on
     on_leg = read_sweep(tmp_path / "s").legs["on"]
     assert [p.load for p in on_leg.points] == [1] and [p.load for p in on_leg.incomplete] == [2]
@@ -148,7 +171,7 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
 def test_an_error_marks_the_sweep_incomplete_with_the_reason(tmp_path: Path) -> None:
     runner = Runner(SPEEDS, fail_on=3, exc=UserError("cannot reach http://127.0.0.1:2"))
     with pytest.raises(UserError):
-        SweepDriver(tmp_path, spec(), LEGS, runner, sweep_id="s", progress=False).run()
+        drive(tmp_path, spec(), runner)
     raw = json.loads((tmp_path / "s" / "sweep.json").read_text())
     assert raw["status"] == "incomplete" and "cannot reach" in raw["reason"]
 
@@ -164,7 +187,7 @@ def test_spec_rejects_bad_loads() -> None:
 
 
 def test_plan_command_on_a_stored_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = SweepDriver(tmp_path, spec(), LEGS, Runner(SPEEDS), sweep_id="s", progress=False).run()
+    path = drive(tmp_path, spec(), Runner(SPEEDS))
     args = ["--target-qps", "500", "--gpu-hour-cost", "2", "--n-boot", "200"]
     assert main(["plan", "--sweep", str(path), *args]) == 0
     plan = json.loads((path / "plan.json").read_text())
@@ -178,8 +201,24 @@ def test_plan_command_on_a_stored_sweep(tmp_path: Path, capsys: pytest.CaptureFi
     assert plan["capacity_overhead"]["value_pct"] > 0 and plan["capacity_overhead"]["significant"]
     # other SLOs at plan time: a looser TTFT bound can only raise capacity
     out_dir = tmp_path / "loose"
-    assert main(["plan", "--sweep", str(path), "--target-qps", "500", "--slo", "ttft_p99_ms=1000",
-                 "--n-boot", "0", "--out", str(out_dir)]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--sweep",
+                str(path),
+                "--target-qps",
+                "500",
+                "--slo",
+                "ttft_p99_ms=1000",
+                "--n-boot",
+                "0",
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
     loose = json.loads((out_dir / "plan.json").read_text())
     for label in ("on", "off"):
         assert loose["legs"][label]["capacity"]["qps"] >= plan["legs"][label]["capacity"]["qps"]
@@ -207,8 +246,11 @@ def test_point_statistics_from_requests_match_the_summary(tmp_path: Path) -> Non
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(math.nan)), min_size=5, max_size=5),
-             min_size=1, max_size=6),
+    st.lists(
+        st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(math.nan)), min_size=5, max_size=5),
+        min_size=1,
+        max_size=6,
+    ),
     st.floats(0, 100),
 )
 def test_vectorised_percentile_equals_numpy(rows: list[list[float]], q: float) -> None:
@@ -224,8 +266,17 @@ def test_sweep_command_rejects_bad_input_before_starting_anything(
 ) -> None:
     models = tmp_path / "models.yaml"
     models.write_text("models:\n  m:\n    hf_id: x/m\n    served_name: m\n    engine: {name: external}\n")
-    base = ["sweep", "--model", "m", "--models", str(models), "--tee-on", "http://127.0.0.1:9", "--out",
-            str(tmp_path)]
+    base = [
+        "sweep",
+        "--model",
+        "m",
+        "--models",
+        str(models),
+        "--tee-on",
+        "http://127.0.0.1:9",
+        "--out",
+        str(tmp_path),
+    ]
     for bad, message in [
         (["--concurrency", "4,2"], "must increase"),
         (["--concurrency", "1,x"], "not a number"),
@@ -233,7 +284,7 @@ def test_sweep_command_rejects_bad_input_before_starting_anything(
         (["--rates", "0,1"], "positive"),
         (["--slo", "ttft_p99=abc"], "not a number"),
         (["--slo", "latency_p99_ms=5"], "--slo"),
-        (["--num-requests", "0"], "num_requests"),
+        (["--num-requests", "0"], "--num-requests"),
         (["--patience", "0"], "--patience"),
     ]:
         assert main([*base, *bad]) == 2, bad
@@ -245,14 +296,22 @@ def test_sweep_command_rejects_bad_input_before_starting_anything(
 def test_repeats_interleave_and_pool_into_one_point(tmp_path: Path) -> None:
     runner = Runner(SPEEDS)
     sweep_spec = spec(loads=(1, 2), repeats=2)
-    path = SweepDriver(tmp_path, sweep_spec, LEGS, runner, sweep_id="s", progress=False).run()
+    path = drive(tmp_path, sweep_spec, runner)
     # ABBA over (load, repeat): on off | off on | on off | off on
-    assert runner.calls == [("on", 1), ("off", 1), ("off", 1), ("on", 1),
-                            ("on", 2), ("off", 2), ("off", 2), ("on", 2)]
+    assert runner.calls == [
+        ("on", 1),
+        ("off", 1),
+        ("off", 1),
+        ("on", 1),
+        ("on", 2),
+        ("off", 2),
+        ("off", 2),
+        ("on", 2),
+    ]
     raw = json.loads((path / "sweep.json").read_text())
     data = read_sweep(path)
     for label in ("on", "off"):
-        for rec, point in zip(raw["legs"][label]["points"], data.legs[label].points, strict=True):
+        for rec, point in zip(raw["sweep"]["legs"][label]["points"], data.legs[label].points, strict=True):
             assert len(rec["runs"]) == 2 and point.runs == rec["runs"]
             summaries = [json.loads((path / r / "summary.json").read_text()) for r in rec["runs"]]
             assert point.qps == pytest.approx(np.mean([s["request_throughput"] for s in summaries]))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from profiler.cli import build_parser, main
-from profiler.commands import load_all
+from profiler.cli import main
+from profiler.commands import COMMANDS
+from tests.support.servers import ROOT
 
-NAMES = load_all().names()
+NAMES = COMMANDS.names()
 
 
 def test_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,8 +34,47 @@ def test_each_command_help(name: str, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_default_command_is_profile() -> None:
-    build_parser()  # registers the commands, `profile` among them
     from profiler.cli import _with_default_command
 
     assert _with_default_command(["--model", "x"]) == ["profile", "--model", "x"]
     assert _with_default_command(["run", "--help"]) == ["run", "--help"]
+
+
+def test_version_and_help_load_no_command_module() -> None:
+    # --version and --help must stay fast: no numerics, plotting, HTTP or command module loaded
+    probe = (
+        "import sys\n"
+        "from profiler.cli import main\n"
+        "try:\n    main([ARG])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numpy', 'pandas', 'scipy', 'matplotlib', 'aiohttp', 'pydantic', 'rich')"
+        " if m in sys.modules]\n"
+        "cmds = [m for m in sys.modules if m.startswith('profiler.commands.')]\n"
+        "print(heavy, cmds)\n"
+    )
+    for arg in ("--version", "--help"):
+        out = subprocess.run([sys.executable, "-c", probe.replace("ARG", repr(arg))], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60).stdout
+        assert out.strip().endswith("[] []"), (arg, out)
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    probe = (
+        "import sys\nfrom profiler.cli import main\n"
+        "try:\n    main(['models', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('profiler.commands.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "['profiler.commands.models']", out.stdout
+
+
+def test_a_dataset_typo_fails_before_any_engine_starts(tmp_path: Path) -> None:
+    """The embedded model would launch vLLM (~45 s); a misspelt dataset must be refused first."""
+    res = subprocess.run(
+        [sys.executable, "-m", "profiler.cli", "--model", "tiny-llama", "--dataset", "randm", "--out",
+         str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        "error: --dataset: unknown dataset 'randm'; known: lengths, prefix, random, sharegpt"
+    )
+    assert not (tmp_path / "out").exists()  # no profile directory, no engine log: nothing started

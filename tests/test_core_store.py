@@ -29,9 +29,10 @@ def test_round_trip(tmp_path: Path) -> None:
     )
     run = store.read_run(path)
     assert run.complete and run.label == "on" and run.run_id == path.name
-    assert run.manifest["schema_version"] == store.SCHEMA_VERSION
-    assert run.manifest["workload"]["request_rate"] == "inf"  # JSON has no inf
-    assert run.summary == {"mean_ttft_ms": None, "completed": 2}
+    assert run.manifest.schema_version == store.SCHEMA_VERSION
+    assert run.manifest.model_dump()["workload"]["request_rate"] == "inf"  # JSON has no inf
+    assert run.llm.completed == 2 and run.llm.get("mean_ttft_ms") is None
+    assert json.loads((path / store.SUMMARY).read_text())["mean_ttft_ms"] is None  # NaN stored as null
     assert list(run.requests["itl_ms"].iloc[0]) == [1.5, 2.5]
     assert run.table("telemetry") is None
     assert store.list_runs(tmp_path) == [path]
@@ -41,10 +42,10 @@ def test_round_trip(tmp_path: Path) -> None:
 def test_writer_marks_running_then_incomplete(tmp_path: Path) -> None:
     writer = store.RunWriter(tmp_path, {"label": "off"})
     path = writer.start()
-    assert store.read_run(path).manifest["status"] == store.STATUS_RUNNING
+    assert store.read_run(path).manifest.status == store.STATUS_RUNNING
     writer.finish(requests=_requests(), status=store.STATUS_INCOMPLETE, reason="interrupted (Ctrl-C)")
     run = store.read_run(path)
-    assert not run.complete and run.manifest["reason"] == "interrupted (Ctrl-C)"
+    assert not run.complete and run.manifest.reason == "interrupted (Ctrl-C)"
     assert len(run.requests) == 2
 
 

@@ -7,11 +7,12 @@ import gzip
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from profiler.analysis.compare import compare_runs
+from profiler.analysis.compare import compare_runs as compare_model
 from profiler.errors import UserError
 from profiler.importers import import_file
 from profiler.store import read_run
@@ -21,6 +22,11 @@ needs_data = pytest.mark.skipif(
     not (DATA / "h200_24c_combined_results.csv").is_file(),
     reason=f"paper data not found at {DATA} (CI keeps shared/ beside the clone)",
 )
+
+
+def compare_runs(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The comparison as comparison.json holds it (the typed model, dumped)."""
+    return compare_model(*args, **kwargs).model_dump()
 
 
 QPS1 = "24cores_serving_llama70B_qps_1.json.gz"
@@ -94,17 +100,17 @@ def test_import_keeps_everything_and_states_what_is_missing(qps1: dict) -> None:
     assert frame["generated_text"].iloc[1] == raw["generated_texts"][1]
     np.testing.assert_allclose(frame["itl_ms"].iloc[0], np.array(raw["itls"][0]) * 1e3)
     # The file's own summary survives untouched (vLLM averages TTFT 0 for content-less requests).
-    assert run.summary["mean_ttft_ms"] == raw["mean_ttft_ms"]
-    assert run.manifest["source_summary"]["mean_ttft_ms"] == raw["mean_ttft_ms"]
-    assert run.manifest["source"]["format"] == "benchmark_serving-v0.5"
-    missing = " ".join(run.manifest["missing"])
+    assert run.llm.get("mean_ttft_ms") == raw["mean_ttft_ms"]
+    assert run.manifest.model_dump()["source_summary"]["mean_ttft_ms"] == raw["mean_ttft_ms"]
+    assert run.manifest.model_dump()["source"]["format"] == "benchmark_serving-v0.5"
+    missing = " ".join(run.manifest.missing)
     assert "sent_ns" in missing and "scheduled_ns" in missing
     assert frame["sent_ns"].isna().all() and frame["scheduled_ns"].isna().all()
     # 304 requests streamed no content: TTFT undefined, not 0, and the manifest says so.
     empty = np.array(raw["ttfts"]) == 0
     assert empty.sum() == 304
     assert frame.loc[empty, "ttft_ms"].isna().all() and frame.loc[~empty, "ttft_ms"].notna().all()
-    assert any("304 requests" in n for n in run.manifest["notes"])
+    assert any("304 requests" in n for n in run.manifest.notes)
 
 
 def _current_result(n: int = 4) -> dict:
@@ -141,8 +147,8 @@ def test_current_format_gives_timestamps_and_definitions(tmp_path: Path) -> None
     (run_dir,) = import_file("vllm-bench", path, tmp_path / "runs", label="off", model="tiny-llama")
     run = read_run(run_dir)
     f = run.requests
-    assert run.manifest["source"]["format"] == "vllm-bench-serve"
-    assert run.manifest["model"] == "tiny-llama" and run.manifest["label"] == "off"
+    assert run.manifest.model_dump()["source"]["format"] == "vllm-bench-serve"
+    assert run.manifest.model == "tiny-llama" and run.manifest.label == "off"
     assert list(f["ok"]) == [True, True, False, True]
     assert f["error"].iloc[2] == "HTTP 500"
     assert f["ttft_ms"].iloc[0] == pytest.approx(10.0)
@@ -155,9 +161,9 @@ def test_current_format_gives_timestamps_and_definitions(tmp_path: Path) -> None
     assert int(f["first_ns"].iloc[1]) - int(f["sent_ns"].iloc[1]) == 20_000_000
     assert int(f["last_ns"].iloc[3]) - int(f["sent_ns"].iloc[3]) == 21_000_000
     assert f["client_queue_ms"].iloc[3] == pytest.approx(2.0)
-    assert "sent_ns/first_ns/last_ns: v0.5.x" not in " ".join(run.manifest["missing"])
-    assert run.summary["mean_ttft_ms"] == 10.0  # the file's value wins
-    assert "p90_ttft_ms" in run.summary and "p90_ttft_ms" in run.manifest["summary_recomputed_keys"]
+    assert "sent_ns/first_ns/last_ns: v0.5.x" not in " ".join(run.manifest.missing)
+    assert run.llm.get("mean_ttft_ms") == 10.0  # the file's value wins
+    assert run.llm.get("p90_ttft_ms") is not None and "p90_ttft_ms" in run.manifest.summary_recomputed_keys
 
 
 def test_gzip_and_append_result_files_give_one_run_per_result(tmp_path: Path) -> None:
@@ -166,7 +172,7 @@ def test_gzip_and_append_result_files_give_one_run_per_result(tmp_path: Path) ->
     path.write_bytes(gzip.compress(lines.encode()))
     runs = import_file("vllm-bench", path, tmp_path / "runs", label="on")
     assert len(runs) == 3
-    assert [read_run(r).manifest["source"]["index"] for r in runs] == [0, 1, 2]
+    assert [read_run(r).manifest.model_dump()["source"]["index"] for r in runs] == [0, 1, 2]
 
 
 @pytest.mark.parametrize(
@@ -198,6 +204,6 @@ def test_import_command_writes_and_lists_the_run(tmp_path: Path, capsys: pytest.
     args = parser.parse_args(["vllm-bench", str(path), "--label", "on", "--out", str(tmp_path / "runs")])
     assert import_cmd.run(args) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
-    assert read_run(run_dir).manifest["label"] == "on"
+    assert read_run(run_dir).manifest.label == "on"
     out = capsys.readouterr().out
     assert "4 requests, 3 ok" in out and "missing" in out

@@ -51,7 +51,7 @@ def screenshot(html: Path, out: Path, tmp: Path) -> Path:
 
 
 def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
-    compare = pytest.importorskip("profiler.analysis.compare")
+    from profiler.analysis import compare
     on = make_run(tmp_path / "runs", "on", n=80, ttft_ms=48, itl_ms=8.8, seed=11)
     off = make_run(tmp_path / "runs", "off", n=80, ttft_ms=40, itl_ms=8.0, seed=11)
     compare.compare_runs([on], [off], tmp_path / "cmp", n_boot=300)

@@ -17,12 +17,11 @@ import pytest
 from rich.console import Console
 
 from profiler import report
+from profiler.analysis import compare
 from profiler.errors import UserError
 from profiler.store import write_json
 from tests.report_checks import check_figure, check_html, check_png
 from tests.report_data import make_run
-
-compare = pytest.importorskip("profiler.analysis.compare")
 
 
 def quiet() -> Console:
@@ -112,28 +111,29 @@ def test_comparison_every_format(comparison_dir: Path) -> None:
 
 
 def test_token_volume_figure_draws_the_fit(comparison_dir: Path) -> None:
-    cmp = json.loads((comparison_dir / "comparison.json").read_text())
-    tv = cmp["token_volume"]
-    if not tv.get("fit"):
-        pytest.skip(f"the analysis fitted no curve here: {tv.get('reason')}")
+    from profiler.results.comparison import Comparison
+
+    tv = Comparison.load(comparison_dir).token_volume
+    assert tv is not None
+    if tv.fit is None:
+        pytest.skip(f"the analysis fitted no curve here: {tv.reason}")
     from profiler.report import fits, plots_latency
 
     fig = plots_latency.token_volume(tv)
     check_figure(fig, "token_volume")
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert any(str(lab).startswith("fit: ") for lab in labels)
-    fit = tv["fit"]
+    fit = tv.fit
     drawn = next(line for line in fig.axes[0].lines if str(line.get_label()).startswith("fit: "))
-    if fit.get("curve"):  # the analysis' own points are what is drawn
-        ydata = np.asarray(drawn.get_ydata(), dtype=float).tolist()
-        assert ydata == pytest.approx(fit["curve"]["overhead_pct"])
-        assert any("95% band" in str(c.get_label()) for c in fig.axes[0].collections)
+    assert fit.curve is not None  # the analysis' own points are what is drawn
+    ydata = np.asarray(drawn.get_ydata(), dtype=float).tolist()
+    assert ydata == pytest.approx(fit.curve.overhead_pct)
+    assert any("95% band" in str(c.get_label()) for c in fig.axes[0].collections)
     # evaluated from the form alone, the curve meets the analysis' overhead at both token ends
-    bare = {k: v for k, v in fit.items() if k != "curve"}
-    got = fits.curve(bare, [])
+    got = fits.curve(fit.model_copy(update={"curve": None}), [])
     assert got is not None
-    assert got[1][0] == pytest.approx(fit["overhead_at_min_pct"], rel=1e-6)
-    assert got[1][-1] == pytest.approx(fit["overhead_at_max_pct"], rel=1e-6)
+    assert got[1][0] == pytest.approx(fit.overhead_at_min_pct, rel=1e-6)
+    assert got[1][-1] == pytest.approx(fit.overhead_at_max_pct, rel=1e-6)
 
 
 def test_aa_comparison_is_labelled_a_calibration(tmp_path: Path) -> None:
@@ -177,14 +177,18 @@ def test_profile_dir_and_folder_of_comparisons(tmp_path: Path, comparison_dir: P
     write_json(
         prof / "profile.json",
         {
-            "schema_version": 1,
+            "schema_version": 2,
             "kind": "profile",
-            "profile_id": "p1",
+            "id": "p1",
+            "tool_version": "test",
             "model": "tiny-llama",
             "aa": False,
             "status": "incomplete",
             "reason": "interrupted",
-            "engine": {"name": "vllm-cpu", "args": ["--enforce-eager"]},
+            "legs": {
+                leg: {"engine": {"name": "vllm-cpu", "args": ["--enforce-eager"]}} for leg in ("on", "off")
+            },
+            "design": {"name": "abba", "description": "ABBA"},
             "load_points": points,
         },
     )

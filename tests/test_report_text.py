@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from catalog.metrics import lookup
 from profiler.report.text import ci, headline, metric_label, num, pct
+from profiler.results.comparison import MetricRow
 
 
-def row(metric: str, value: float | None, lo: float | None, hi: float | None) -> dict:
+def row(metric: str, value: float | None, lo: float | None, hi: float | None) -> MetricRow:
     sig = None if lo is None or hi is None else not (lo <= 0 <= hi)
-    return {"metric": metric, "overhead_pct": value, "ci_low": lo, "ci_high": hi, "significant": sig}
+    found = lookup(metric)
+    assert found is not None
+    m, stat = found
+    return MetricRow(metric=metric, family=m.name, stat=stat, direction=m.direction, unit=m.unit, on=1.0,
+                     off=1.0, overhead_pct=value, ci_low=lo, ci_high=hi, significant=sig, n_on=10, n_off=10)
 
 
 def test_headline_matches_the_issue_example() -> None:

@@ -1,7 +1,7 @@
 """The job runner with a real, short subprocess standing in for `tee-llm-prof profile`.
 
 The stand-in behaves like a profile where the runner cares: it writes run directories and a
-profile.json, prints a JSON progress line and an `error:` line, and on SIGINT saves its
+profile.json, prints a progress line and an `error:` line, and on SIGINT saves its
 results marked incomplete (or, in `stubborn` mode, ignores SIGINT so SIGKILL must follow).
 The end-to-end path with the real profile command is in tests/integration/test_service_e2e.py.
 """
@@ -24,10 +24,12 @@ run = os.path.join(root, "runs", "r1-on")
 os.makedirs(run)
 def manifest(status):
     with open(os.path.join(run, "manifest.json"), "w") as f:
-        json.dump({"run_id": "r1-on", "status": status}, f)
+        json.dump({"schema_version": 2, "run_id": "r1-on", "tool_version": "test", "status": status}, f)
 def profile(status):
     with open(os.path.join(root, "profile.json"), "w") as f:
-        json.dump({"kind": "profile", "status": status, "load_points": []}, f)
+        json.dump({"schema_version": 2, "kind": "profile", "id": job_id, "tool_version": "test",
+                   "design": {"name": "abba", "description": "test"}, "status": status,
+                   "load_points": []}, f)
 def on_int(*_):
     manifest("incomplete"); profile("incomplete"); sys.exit(130)
 manifest("running")
@@ -79,7 +81,6 @@ def test_jobs_run_one_at_a_time_in_order(tmp_path: Path) -> None:
     assert done is not None and done.status == J.DONE and done.exit_code == 0
     assert done.progress is not None
     assert done.progress["runs_finished"] == 1 and done.progress["profile_status"] == "complete"
-    assert done.progress["last_event"] == {"event": "done"}
     assert failed is not None and failed.status == J.FAILED and failed.exit_code == 2
     assert failed.reason == "the model exploded"  # the profile's own `error:` line
     assert done.finished is not None and failed.started is not None
@@ -197,9 +198,18 @@ def _log(runner: JobRunner, job_id: str) -> str:
 
 
 def test_overrides_match_the_profile_command() -> None:
-    """The service passes exactly the workload flags `tee-llm-prof profile` accepts, and every
-    request field but the model key is one of them (catches drift between the two)."""
-    from profiler.commands.profile import OVERRIDES
+    """Every field a client may set is a workload flag `tee-llm-prof profile` accepts, and the
+    command line the service builds is the CLI's own, generated from WorkloadSpec (catches drift
+    between the two)."""
+    from profiler.experiment.arguments import PROFILE_FIELDS
+    from profiler.flags import BY_FIELD
     from profiler.service.schemas import ProfileRequest
 
-    assert set(ProfileRequest.model_fields) - {"model"} == set(OVERRIDES)
+    fields = set(ProfileRequest.model_fields) - {"model"}
+    assert fields <= set(PROFILE_FIELDS)
+    job = J.Job(id="j1", seq=1, model="m", request={"num_requests": 8, "request_rates": [1.0, "inf"]},
+                status=J.QUEUED, created=0.0, started=None, finished=None, pid=None, exit_code=None,
+                reason=None, cancel_requested=False, progress=None)
+    cmd = profile_command(Path("models.yaml"))(job, Path("out"))
+    assert cmd[cmd.index(BY_FIELD["num_requests"].flag) + 1] == "8"
+    assert cmd[cmd.index(BY_FIELD["request_rates"].flag) + 1] == "1,inf"

@@ -53,13 +53,14 @@ def test_ci_excludes_zero_for_a_clear_effect_and_contains_it_for_noise(tmp_path:
 def test_single_repetition_has_no_ci(tmp_path: Path) -> None:
     on = _run(tmp_path / "on", "on", {"rating": [900]})
     off = _run(tmp_path / "off", "off", {"rating": [1000]})
-    result = compare_suite_dirs(on, off, tmp_path / "cmp")
+    result = compare_suite_dirs(on, off, tmp_path / "cmp").model_dump()
     (row,) = result["metrics"]
     assert row["overhead_pct"] == pytest.approx(10.0)
     assert row["ci_low"] is None and row["ci_high"] is None and row["significant"] is None
     assert [w["code"] for w in result["warnings"]] == ["no_ci"]
     on_disk = read_json(tmp_path / "cmp" / "comparison.json")
-    assert on_disk["kind"] == "comparison" and on_disk["suite"] == "cpu"
+    assert on_disk["kind"] == "comparison" and on_disk["subject"] == "cpu"
+    assert on_disk["token_volume"] is None and on_disk["paper_compat"] is None  # no LLM padding
     assert on_disk["method"]["bootstrap"] == "repetitions"
 
 
@@ -68,7 +69,7 @@ def test_runs_of_a_folder_pool_as_repetitions(tmp_path: Path) -> None:
         _run(tmp_path / "on", "on", {"rating": [v]})
     for v in (1000, 990):
         _run(tmp_path / "off", "off", {"rating": [v]})
-    result = compare_suite_dirs(tmp_path / "on", tmp_path / "off", tmp_path / "cmp", n_boot=500)
+    result = compare_suite_dirs(tmp_path / "on", tmp_path / "off", tmp_path / "cmp").model_dump()
     (row,) = result["metrics"]
     assert (row["n_on"], row["n_off"]) == (2, 2) and row["ci_low"] is not None
 

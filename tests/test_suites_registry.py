@@ -10,6 +10,7 @@ import pytest
 
 from profiler.commands import suite as suite_cmd
 from profiler.errors import UserError
+from profiler.results.run import SuiteSummary
 from profiler.store import read_run
 from profiler.suites import SUITES, Rows, Suite, load_all, run_suite
 from profiler.suites.base import RESULT_COLUMNS, doubling_up_to, int_list, size_bytes, summarize_results
@@ -91,8 +92,8 @@ def test_failure_keeps_partial_results(tmp_path: Path) -> None:
         run_suite(_fake_suite(fail_on=1), args, quiet=True)
     (run_dir,) = tmp_path.iterdir()
     run = read_run(run_dir)
-    assert run.manifest["status"] == "incomplete" and "tool crashed" in run.manifest["reason"]
-    assert run.manifest["kind"] == "fake"
+    assert run.manifest.status == "incomplete" and "tool crashed" in str(run.manifest.reason)
+    assert run.manifest.kind == "fake"
     results = run.table("results")
     assert results is not None and list(results["value"]) == [1.0]
 
@@ -101,8 +102,10 @@ def test_complete_run_layout(tmp_path: Path) -> None:
     args = argparse.Namespace(label="off", out=tmp_path, repeats=2)
     path = run_suite(_fake_suite(fail_on=-1), args, quiet=True)
     run = read_run(path)
-    assert run.complete and run.label == "off" and run.manifest["suite"]["repeats"] == 2
-    assert run.summary["repeats"] == 2 and "environment" in run.manifest
+    assert run.complete and run.label == "off" and run.manifest.model_dump()["suite"]["repeats"] == 2
+    assert (
+        isinstance(run.summary, SuiteSummary) and run.summary.repeats == 2 and bool(run.manifest.environment)
+    )
     assert "fake" not in SUITES  # run_suite does not need registration
 
 
@@ -117,8 +120,8 @@ def test_ctrl_c_keeps_partial_results_and_propagates(tmp_path: Path) -> None:
         run_suite(suite, argparse.Namespace(label="on", out=tmp_path, repeats=3), quiet=True)
     (run_dir,) = tmp_path.iterdir()
     run = read_run(run_dir)
-    assert run.manifest["status"] == "incomplete" and "Ctrl-C" in run.manifest["reason"]
-    assert run.summary["metrics"][0]["mean"] == 5.0
+    assert run.manifest.status == "incomplete" and "Ctrl-C" in str(run.manifest.reason)
+    assert isinstance(run.summary, SuiteSummary) and run.summary.metrics[0].mean == 5.0
 
 
 def test_unexpected_error_is_recorded_and_raised(tmp_path: Path) -> None:
@@ -129,4 +132,4 @@ def test_unexpected_error_is_recorded_and_raised(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         run_suite(suite, argparse.Namespace(label="on", out=tmp_path, repeats=1), quiet=True)
     (run_dir,) = tmp_path.iterdir()
-    assert read_run(run_dir).manifest["status"] == "incomplete"
+    assert read_run(run_dir).manifest.status == "incomplete"

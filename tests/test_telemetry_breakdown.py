@@ -127,7 +127,7 @@ def test_clock_event_names() -> None:
 
 
 def test_runs_without_usable_requests_say_why(tmp_path: Path) -> None:
-    suite = write_run(tmp_path, {"label": "on", "kind": "cpu"}, summary={})
+    suite = write_run(tmp_path, {"label": "on", "kind": "cpu"}, summary={"repeats": 0})
     assert breakdown(suite) == {"run_id": suite.name, "available": False,
                                 "reason": "the run has no requests.parquet"}
     req = requests(500.0, 60.0)

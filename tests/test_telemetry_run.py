@@ -14,15 +14,15 @@ pytestmark = pytest.mark.integration
 
 def test_run_directory_has_fingerprint_telemetry_and_a_breakdown(tmp_path: Path, gt_url: str) -> None:
     from profiler.config import WorkloadSpec
-    from profiler.runs import execute_run
+    from tests.support.runs import run_once
 
     workload = WorkloadSpec(num_requests=12, concurrency=4, input_len=16, output_len=8, warmup=0, seed=1)
-    path = execute_run(tmp_path, endpoint=gt_url, served_model="gt", workload=workload, label="on",
+    path = run_once(tmp_path, endpoint=gt_url, served_model="gt", workload=workload, label="on",
                        metrics_url=gt_url + "/metrics", progress=False)
     run = read_run(path)
-    env = run.manifest["environment"]
+    env = run.manifest.environment
     assert env["host"]["cpu_cores"] >= 1 and "gpus" in env and "tee" in env
-    tele = run.manifest["telemetry"]
+    tele = run.manifest.model_dump()["telemetry"]
     assert tele["server_metrics"]["scrapes"] >= 2 and tele["server_metrics"]["errors"] == 0
     assert tele["cost"]["cpu_ms"] > 0
     sm = run.table("server_metrics")

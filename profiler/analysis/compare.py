@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -27,9 +26,8 @@ from profiler import __version__
 from profiler.analysis import paper, quality, stats, token_volume
 from profiler.analysis.legs import LegData, load_leg, run_info
 from profiler.analysis.overhead import metric_rows
-from profiler.store import COMPARISON, utc_now, write_json
-
-SCHEMA_VERSION = 1
+from profiler.results.comparison import Comparison, LegRuns, Method, MetricRow, TokenVolume, Warn
+from profiler.store import COMPARISON, utc_now
 
 
 def _paired(on: LegData, off: LegData) -> bool:
@@ -57,9 +55,9 @@ def _request_weights(
 
 
 def _slos(on: LegData) -> dict[str, float]:
-    workload = on.runs[0].manifest.get("workload") or {}
-    slos = workload.get("slos") if isinstance(workload, dict) else None
-    return {str(k): float(v) for k, v in (slos or {}).items()}
+    workload = on.runs[0].manifest.workload or {}
+    slos = workload.get("slos")
+    return {str(k): float(v) for k, v in (slos or {}).items()} if isinstance(slos, dict) else {}
 
 
 def compare_legs(
@@ -72,7 +70,7 @@ def compare_legs(
     seed: int = 0,
     n_bins: int = token_volume.DEFAULT_BINS,
     confidence: float = stats.CONFIDENCE,
-) -> dict[str, Any]:
+) -> Comparison:
     rng = np.random.default_rng(seed)
     method = design(on, off)
     w_on, w_off = _request_weights(rng, on, off, method, n_boot)
@@ -92,34 +90,30 @@ def compare_legs(
         by_run=by_run,
     )
     warnings = quality.run_checks(quality.Context(on, off, method == "paired", metrics))
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "comparison",
-        "tool_version": __version__,
-        "model": on.runs[0].manifest.get("model") or off.runs[0].manifest.get("model"),
-        "aa": aa,
-        "created": utc_now(),
-        "on_runs": [str(r.path) for r in on.runs],
-        "off_runs": [str(r.path) for r in off.runs],
-        "runs": {"on": run_info(on), "off": run_info(off)},
-        "method": {
-            "bootstrap": method,
-            "n_boot": n_boot,
-            "confidence": confidence,
-            "seed": seed,
-            "interval": "Welch t on log per-run values" if by_run else "bootstrap percentile",
-            "throughput": throughput_method,
-            "slos": slos or None,
-        },
-        "metrics": metrics,
-        "paper_compat": paper.paper_view(on.frame, off.frame) if paper_compat else None,
-        "token_volume": token_volume.token_volume(on, off, w_on, w_off, n_bins=n_bins),
-        "warnings": warnings,
-        "environment": {
-            "on": on.runs[0].manifest.get("environment") or {},
-            "off": off.runs[0].manifest.get("environment") or {},
-        },
-    }
+    interval = "Welch t on log per-run values" if by_run else f"{method} bootstrap percentile"
+    volume = token_volume.token_volume(on, off, w_on, w_off, n_bins=n_bins)
+    volume["interval"] = (
+        f"{method} bootstrap percentile over requests"
+        + (" (runs, then requests within runs)" if by_run else "")
+    )
+    return Comparison(
+        tool_version=__version__,
+        model=on.runs[0].manifest.model or off.runs[0].manifest.model,
+        aa=aa,
+        created=utc_now(),
+        on_runs=[str(r.path) for r in on.runs],
+        off_runs=[str(r.path) for r in off.runs],
+        runs=LegRuns(on=run_info(on), off=run_info(off)),
+        method=Method(
+            bootstrap=method, n_boot=n_boot, confidence=confidence, seed=seed, interval=interval,
+            throughput=throughput_method, slos=slos or None,
+        ),
+        metrics=[MetricRow(**m) for m in metrics],
+        paper_compat=paper.paper_view(on.frame, off.frame) if paper_compat else None,
+        token_volume=TokenVolume.model_validate(volume),
+        warnings=[Warn(**w) for w in warnings],
+        environment={"on": on.runs[0].manifest.environment, "off": off.runs[0].manifest.environment},
+    )
 
 
 def compare_runs(
@@ -133,31 +127,19 @@ def compare_runs(
     seed: int = 0,
     n_bins: int = token_volume.DEFAULT_BINS,
     confidence: float = stats.CONFIDENCE,
-) -> dict[str, Any]:
-    """Compare run directories (or folders of runs) and write ``<out>/comparison.json``."""
+) -> Comparison:
+    """Compare LLM run directories (or folders of runs); write ``<out>/comparison.json``."""
     on_paths = [on] if isinstance(on, (str, Path)) else list(on)
     off_paths = [off] if isinstance(off, (str, Path)) else list(off)
-    # Secondary suites (cpu, io, net, zk, gpu) keep a tidy results table, not requests: their
-    # comparison bootstraps over repetitions of each measurement (profiler/suites/compare.py).
-    from profiler.suites.compare import compare_suite_dirs, has_suite_runs
-
-    if has_suite_runs([*on_paths, *off_paths]):
-        return compare_suite_dirs(on_paths, off_paths, out, aa=aa, n_boot=n_boot, seed=seed)
     probe = load_leg(on_paths, "on")
     slos = _slos(probe)
     on_leg = load_leg(on_paths, "on", slos=slos) if slos else probe
     off_leg = load_leg(off_paths, "off", slos=slos)
     result = compare_legs(
-        on_leg,
-        off_leg,
-        paper_compat=paper_compat,
-        aa=aa,
-        n_boot=n_boot,
-        seed=seed,
-        n_bins=n_bins,
+        on_leg, off_leg, paper_compat=paper_compat, aa=aa, n_boot=n_boot, seed=seed, n_bins=n_bins,
         confidence=confidence,
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / COMPARISON, result)
+    result.save(out / COMPARISON)
     return result

@@ -22,6 +22,7 @@ import pandas as pd
 from catalog.metrics import METRICS, ok_mask, request_values
 from loadgen.metrics import duration_s, measured
 from profiler.errors import UserError
+from profiler.results.comparison import RunRef
 from profiler.store import Run, list_runs, read_run
 
 
@@ -172,11 +173,11 @@ def _has_times(f: pd.DataFrame) -> bool:
 
 
 def _duration(run: Run) -> float:
-    dur = run.summary.get("duration")
+    dur = run.llm.duration
     if not isinstance(dur, (int, float)) or not dur > 0:
         raise UserError(f"{run.path}: no duration in summary.json and no timestamps to derive one")
     return float(dur)
 
 
-def run_info(leg: LegData) -> list[dict[str, Any]]:
-    return [{"path": str(r.path), "run_id": r.run_id, "status": r.manifest.get("status")} for r in leg.runs]
+def run_info(leg: LegData) -> list[RunRef]:
+    return [RunRef(path=str(r.path), run_id=r.run_id, status=r.manifest.status) for r in leg.runs]

@@ -12,10 +12,15 @@ These are NOT the standard metrics and are labelled as such wherever they appear
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from profiler.analysis import stats
+from profiler.results.comparison import PaperLeg, PaperView
 
 LABEL = (
     "paper-compatible view (arXiv:2409.03992): 'ITL' = mean per-request Σ ITL (s), "
@@ -74,6 +79,25 @@ def _mean(values: pd.Series) -> float | None:
     return float(arr.mean()) if arr.size else None
 
 
-def paper_view(on: pd.DataFrame, off: pd.DataFrame) -> dict[str, Any]:
-    """``comparison.json``'s ``paper_compat`` block for the two legs' request frames."""
-    return {"label": LABEL, "on": leg_view(on), "off": leg_view(off)}
+#: (overhead key, how to read it from a leg's view, direction) — "TPS" is a rate: throughput.
+OVERHEADS: tuple[tuple[str, Callable[[PaperLeg], float | None], str], ...] = (
+    ("ttft", lambda v: v.ttft_s, "latency"),
+    ("itl", lambda v: v.itl_s, "latency"),
+    ("tps", lambda v: v.tps, "throughput"),
+    *(
+        (f"tps_{name}", (lambda v, n=name: v.buckets[n].tps), "throughput")
+        for name, _, _ in BUCKETS
+    ),
+)
+
+
+def paper_view(on: pd.DataFrame, off: pd.DataFrame) -> PaperView:
+    """``comparison.json``'s ``paper_compat`` block for the two legs' request frames, with the
+    overhead of each of its statistics (point estimates, as the paper gives them)."""
+    v_on, v_off = PaperLeg.model_validate(leg_view(on)), PaperLeg.model_validate(leg_view(off))
+    overheads: dict[str, float | None] = {}
+    for key, get, direction in OVERHEADS:
+        a, b = get(v_on), get(v_off)
+        value = float(stats.overhead(a, b, direction)) if a is not None and b is not None else math.nan
+        overheads[key] = value if math.isfinite(value) else None
+    return PaperView(label=LABEL, on=v_on, off=v_off, overheads=overheads)

@@ -135,17 +135,17 @@ def client_health(ctx: Context) -> list[dict[str, Any]]:
     for name, leg in _legs(ctx):
         for run in leg.runs:
             # The load generator's own verdict (loadgen.health) wins over any heuristic here.
-            health = run.manifest.get("client_health")
+            health = run.manifest.client_health
             if isinstance(health, dict) and "client_bound" in health:
                 if health["client_bound"]:
                     why = health.get("message") or "the load generator flagged itself"
                     out.append(_warn("client_health", f"{run.run_id}: {why}", name))
                 continue
-            if run.summary.get("client_bound") is True:
-                why = run.summary.get("client_health") or "the load generator flagged itself"
+            if run.llm.get("client_bound") is True:
+                why = run.llm.get("client_health") or "the load generator flagged itself"
                 out.append(_warn("client_health", f"{run.run_id}: {why}", name))
                 continue
-            lag = run.summary.get("p99_client_lag_ms")
+            lag = run.llm.value("p99_client_lag_ms")
             if isinstance(lag, (int, float)) and lag > CLIENT_LAG_P99_MS:
                 out.append(
                     _warn(
@@ -163,12 +163,12 @@ def incomplete_runs(ctx: Context) -> list[dict[str, Any]]:
     return [
         _warn(
             "incomplete_run",
-            f"{run.run_id} is {run.manifest.get('status')}: {run.manifest.get('reason', 'no reason given')}",
+            f"{run.run_id} is {run.manifest.status}: {run.manifest.reason or 'no reason given'}",
             name,
         )
         for name, leg in _legs(ctx)
         for run in leg.runs
-        if run.manifest.get("status") not in ("complete", None)
+        if run.manifest.status != "complete"
     ]
 
 

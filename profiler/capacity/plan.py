@@ -291,7 +291,7 @@ def plan_sweep(
     legs = {label: leg for label, leg in data.legs.items() if leg.points}
     caps = {k: capacity_of(leg.points, slos, saturated=leg.saturation.saturated) for k, leg in legs.items()}
     if gpus_per_replica is None:
-        gpus_per_replica = int(data.raw.get("tensor_parallel_size") or 1)
+        gpus_per_replica = data.section.tensor_parallel_size
     reps = None
     if n_boot > 0:
         saturated = {label: leg.saturation.saturated for label, leg in legs.items()}
@@ -301,14 +301,14 @@ def plan_sweep(
         caps, slos, target_qps=target_qps, gpus_per_replica=gpus_per_replica,
         gpu_hour_cost=gpu_hour_cost, replicates=reps, aa=data.aa,
     )
-    if data.raw.get("status") != "complete":
-        plan["warnings"].insert(0, f"the sweep is {data.raw.get('status')}: {data.raw.get('reason')}")
+    if data.index.status != "complete":
+        plan["warnings"].insert(0, f"the sweep is {data.index.status}: {data.index.reason}")
     head = {
         "schema_version": 1,
         "kind": "plan",
         "created": utc_now(),
         "sweep": str(data.path),
-        "sweep_id": data.raw.get("sweep_id"),
+        "sweep_id": data.index.id,
         "model": data.model,
         "mode": data.mode,
     }

@@ -188,32 +188,24 @@ def combine(parts: Sequence[LoadPoint]) -> LoadPoint:
     )
 
 
-def _num(x: Any) -> float:
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        return float(x)  # "inf" as the store writes it
-    return float(x)
-
 
 def point_from_run(path: Path, load: float, *, closed_loop: bool, rel_to: Path | None = None) -> LoadPoint:
     """Read one run directory of a sweep into a :class:`LoadPoint`."""
     run = read_run(path)
-    s = run.summary
-    completed = int(s.get("completed") or 0)
-    failed = int(s.get("failed") or 0)
+    s = run.llm
+    completed, failed = s.completed, s.failed
     frame = run.table("requests")
     samples = Samples.from_frame(frame) if frame is not None and len(frame) else None
     total = completed + failed
     return LoadPoint(
         load=float(load),
-        qps=_num(s.get("request_throughput")) if s.get("request_throughput") is not None else 0.0,
-        output_tps=_num(s.get("output_throughput")) if s.get("output_throughput") is not None else 0.0,
+        qps=s.value("request_throughput") or 0.0,
+        output_tps=s.value("output_throughput") or 0.0,
         error_rate=failed / total if total else 1.0,
         closed_loop=closed_loop,
-        lag_p99_ms=None if s.get("p99_client_lag_ms") is None else float(s["p99_client_lag_ms"]),
-        summary=s,
+        lag_p99_ms=s.value("p99_client_lag_ms"),
+        summary=s.model_dump(),
         samples=samples,
         run=str(path.relative_to(rel_to)) if rel_to is not None else str(path),
-        status=str(run.manifest.get("status", "complete")),
+        status=run.manifest.status,
     )

@@ -1,75 +1,44 @@
-"""The sweep driver: both legs, increasing load, one run directory per point, stop at saturation.
+"""A capacity sweep on the experiment engine: both legs, increasing load, stop at saturation.
 
-Points are interleaved across legs (on, off at one load; off, on at the next) so slow drift of the
-host hits both legs alike (DESIGN §4). A leg stops when the saturation detector fires on its
-latest point (or its run came back incomplete); the other leg goes on. ``sweep.json`` is rewritten
-after every point, so a sweep that dies still says what it measured; Ctrl-C marks it incomplete.
+The sweep is a description for :class:`profiler.experiment.engine.Experiment`: one load point
+per concurrency level (closed loop) or request rate (open loop), ``repeats`` blocks per point,
+ABBA order across the whole sweep so slow drift hits both legs alike (DESIGN §4). After every
+point the saturation detector looks at each leg's points so far; a saturated leg (or one whose
+run came back incomplete) runs no further point, the other leg goes on. ``sweep.json`` is the
+experiment's index, with the capacity results in its ``sweep`` section; an interrupted sweep
+still gets them for the points that completed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 
-from profiler import __version__
 from profiler.capacity.points import LoadPoint, combine, point_from_run
 from profiler.capacity.saturation import Saturation, SaturationPolicy, detect
 from profiler.capacity.slo import Capacity, Slos, capacity_of
-from profiler.capacity.sweepfile import LEG_ORDER, SWEEP, point_record
+from profiler.capacity.sweepfile import point_record
 from profiler.config import WorkloadSpec
-from profiler.store import MANIFEST, new_run_id, read_json, utc_now, write_json
+from profiler.experiment.designs import DESIGNS
+from profiler.experiment.engine import Executor, Experiment, Point, Rules
+from profiler.experiment.index import IndexWriter
+from profiler.experiment.legs import TEE_OFF, Leg
+from profiler.results.index import (
+    CapacityEntry,
+    DesignEntry,
+    PointEntry,
+    SaturationEntry,
+    SweepLeg,
+    SweepSection,
+)
+from profiler.store import new_run_id
 
 MODES = ("concurrency", "rate")
-
-
-class LegLike(Protocol):
-    """What the driver needs of a leg (profiler.orchestrator.Leg has these; read-only)."""
-
-    @property
-    def label(self) -> str: ...
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def served_model(self) -> str: ...
-    @property
-    def engine(self) -> Any: ...
-    @property
-    def metrics_url(self) -> str | None: ...
-
-
-#: (runs_dir, leg, workload of the point, request rate, extra manifest) -> the run directory
-PointRunner = Callable[[Path, LegLike, WorkloadSpec, float, dict[str, Any]], Path]
-
-
-def execute_run_runner(
-    model_key: str | None, tokenizer: str | None = None, progress: bool = True
-) -> PointRunner:
-    """The real point runner: ``profiler.runs.execute_run`` (it shows the per-request bar)."""
-
-    def run(runs: Path, leg: LegLike, workload: WorkloadSpec, rate: float, extra: dict[str, Any]) -> Path:
-        from profiler.runs import execute_run
-
-        return execute_run(
-            runs,
-            endpoint=leg.base_url,
-            served_model=leg.served_model,
-            workload=workload,
-            request_rate=rate,
-            label=leg.label,
-            model_key=model_key,
-            engine=dict(leg.engine) if leg.engine else None,
-            tokenizer=tokenizer or getattr(leg, "tokenizer", None),
-            extra_manifest=extra,
-            metrics_url=leg.metrics_url,
-            progress=progress,
-        )
-
-    return run
 
 
 @dataclass(frozen=True)
@@ -97,9 +66,13 @@ class SweepSpec:
         if self.repeats < 1:
             raise ValueError("repeats must be ≥ 1")
 
+    @property
+    def closed(self) -> bool:
+        return self.mode == "concurrency"
+
     def point(self, load: float) -> tuple[WorkloadSpec, float]:
         """The workload and request rate of one load point."""
-        if self.mode == "concurrency":
+        if self.closed:
             update: dict[str, Any] = {"concurrency": int(load), "request_rates": [math.inf], "repeats": 1}
             return self.workload.model_copy(update=update), math.inf
         cap = self.max_concurrency or self.workload.num_requests
@@ -109,225 +82,164 @@ class SweepSpec:
         update = {"concurrency": cap, "request_rates": [load], "repeats": 1, "warmup": warmup}
         return self.workload.model_copy(update=update), load
 
-
-@dataclass
-class _LegState:
-    leg: LegLike
-    points: list[LoadPoint] = field(default_factory=list)
-    saturation: Saturation = field(default_factory=lambda: Saturation(False))
-    stopped: str | None = None  # why no further point is run
+    def points(self) -> list[Point]:
+        out = []
+        for load in self.loads:
+            workload, rate = self.point(load)
+            out.append(Point(f"{self.mode}={load:g}", workload, rate, load))
+        return out
 
 
 def new_sweep_id(model: str | None) -> str:
     return new_run_id("sweep", model)
 
 
-class SweepDriver:
-    """Runs one sweep into ``<out>/<sweep_id>/``; :meth:`run` returns that directory."""
+@dataclass
+class _Progress:
+    """Each leg's points so far, for the saturation detector between points."""
 
-    def __init__(
-        self,
-        out: Path,
-        spec: SweepSpec,
-        legs: Sequence[LegLike],
-        runner: PointRunner,
-        *,
-        sweep_id: str | None = None,
-        console: Console | None = None,
-        progress: bool = True,
-    ) -> None:
-        self.spec = spec
-        self.legs = sorted(legs, key=lambda leg: LEG_ORDER.index(leg.label) if leg.label in LEG_ORDER else 9)
-        self.runner = runner
-        self.sweep_id = sweep_id or new_sweep_id(spec.model_key)
-        self.path = Path(out) / self.sweep_id
-        self.runs = self.path / "runs"
-        self.console = console or Console(stderr=True)
-        self.progress = progress
-        self.state = {leg.label: _LegState(leg) for leg in self.legs}
-        self.started = utc_now()
-        self.capacities: dict[str, Capacity] = {}
+    spec: SweepSpec
+    root: Path
+    points: dict[str, list[LoadPoint]] = field(default_factory=dict)
 
-    # ---------------------------------------------------------------- the loop
-    def run(self) -> Path:
-        self.runs.mkdir(parents=True, exist_ok=False)
-        self._write("running")
-        reps = self.spec.repeats
-        total = len(self.spec.loads) * len(self.legs) * reps
-        done = 0
-        parts: dict[str, list[LoadPoint]] = {}
-        try:
-            for k, load in enumerate(self.spec.loads):
-                parts = {leg.label: [] for leg in self.legs}
-                for r in range(reps):
-                    # ABBA across loads and repetitions: on, off / off, on / on, off …
-                    order = self.legs if (k * reps + r) % 2 == 0 else list(reversed(self.legs))
-                    for leg in order:
-                        if self.state[leg.label].stopped:
-                            continue
-                        done += 1
-                        rep = f" (repeat {r + 1}/{reps})" if reps > 1 else ""
-                        self._say(f"[{done}/{total}] {leg.label}: {self._load_name()} {load:g}{rep}")
-                        p = self._run_once(leg, k, r, load)
-                        parts[leg.label].append(p)
-                        self._say(
-                            f"        {p.qps:.2f} req/s, {p.output_tps:.0f} out tok/s, "
-                            f"p99 TTFT {p.summary.get('p99_ttft_ms') or math.nan:.1f} ms, "
-                            f"failed {p.error_rate:.1%}"
-                        )
-                        if p.status != "complete":
-                            why = f"the run at {self._load_name()} {load:g} is {p.status}"
-                            self.state[leg.label].stopped = why
-                for leg in self.legs:
-                    st = self.state[leg.label]
-                    if parts[leg.label]:
-                        self._add_point(st, combine(parts[leg.label]))
-                        if st.stopped:  # its remaining points will not run
-                            total -= (len(self.spec.loads) - k - 1) * reps
-                            self._say(f"        {leg.label} stops: {st.stopped}")
-                self._write("running")
-        except KeyboardInterrupt:
-            self._finish("incomplete", "interrupted (Ctrl-C)", pending=parts)
-            raise
-        except Exception as exc:
-            self._finish("incomplete", f"{type(exc).__name__}: {exc}", pending=parts)
-            raise
-        return self._finish("complete", None)
-
-    def _say(self, text: str) -> None:
-        if self.progress:
-            self.console.print(text, highlight=False)
-
-    def _run_once(self, leg: LegLike, k: int, r: int, load: float) -> LoadPoint:
-        workload, rate = self.spec.point(load)
-        info = {"sweep_id": self.sweep_id, "index": k, "repeat": r, "mode": self.spec.mode, "load": load}
-        run_dir = self.runner(self.runs, leg, workload, rate, {"sweep": info})
-        return point_from_run(Path(run_dir), load, closed_loop=self.closed, rel_to=self.path)
-
-    def _add_point(self, st: _LegState, point: LoadPoint) -> None:
-        st.points.append(point)
-        st.saturation = detect(st.points, self.spec.policy)
-        if st.stopped:
-            return
-        if point.status != "complete":
-            st.stopped = f"the run at {self._load_name()} {point.load:g} is {point.status}"
-        elif st.saturation.saturated and self.spec.stop_on_saturation:
-            st.stopped = f"saturated at {self._load_name()} {point.load:g}: {st.saturation.reason}"
-
-    @property
-    def closed(self) -> bool:
-        return self.spec.mode == "concurrency"
-
-    def _load_name(self) -> str:
-        return "concurrency" if self.spec.mode == "concurrency" else "rate"
-
-    # ---------------------------------------------------------------- sweep.json
-    def _adopt_orphans(self, pending: dict[str, list[LoadPoint]]) -> None:
-        """Runs of the interrupted load (finished repetitions, and the run that was cut short and
-        saved by its runner) are measurements: add them as that load's point."""
-        known = {run for st in self.state.values() for p in st.points for run in p.runs}
-        known |= {p.run for parts in pending.values() for p in parts if p.run}
-        for d in sorted(self.runs.iterdir()) if self.runs.is_dir() else []:
-            rel = str(d.relative_to(self.path))
-            if rel in known or not (d / MANIFEST).is_file():
+    def after_point(self, point: Point, runs: dict[str, list[Path]]) -> dict[str, str]:
+        stop: dict[str, str] = {}
+        where = f"{self.spec.mode} {point.load:g}"
+        for leg, dirs in runs.items():
+            if not dirs:
                 continue
-            manifest = read_json(d / MANIFEST)
-            info = manifest.get("sweep") or {}
-            label = manifest.get("label")
-            if label in pending and "load" in info:
-                point = point_from_run(d, float(info["load"]), closed_loop=self.closed, rel_to=self.path)
-                pending[str(label)].append(point)
-        for label, parts in pending.items():
-            st = self.state[label]
-            done = {p.load for p in st.points}
-            if parts and parts[0].load not in done:
-                st.points.append(combine(parts))
+            assert point.load is not None
+            p = combine([point_from_run(d, point.load, closed_loop=self.spec.closed, rel_to=self.root)
+                         for d in dirs])
+            self.points.setdefault(leg, []).append(p)
+            sat = detect(self.points[leg], self.spec.policy)
+            if p.status != "complete":
+                stop[leg] = f"the run at {where} is {p.status}"
+            elif sat.saturated and self.spec.stop_on_saturation:
+                stop[leg] = f"saturated at {where}: {sat.reason}"
+        return stop
 
-    def _finish(
-        self, status: str, reason: str | None, pending: dict[str, list[LoadPoint]] | None = None
-    ) -> Path:
-        if status != "complete":
-            self._adopt_orphans(pending or {})
-        for label, st in self.state.items():
-            # a run cut short (Ctrl-C, server death) stays in sweep.json but its partial numbers
-            # never become an operating point
-            usable = _complete(st.points)
-            st.saturation = detect(usable, self.spec.policy)
-            if usable:
-                sat = st.saturation.saturated
-                self.capacities[label] = capacity_of(usable, self.spec.slos, saturated=sat)
-        plots = self._plot()
-        self._write(status, reason, plots)
-        return self.path
+    def describe(self, run_dir: Path) -> str:
+        p = point_from_run(run_dir, 0, closed_loop=self.spec.closed)
+        return (f"{p.qps:.2f} req/s, {p.output_tps:.0f} out tok/s, p99 TTFT "
+                f"{p.summary.get('p99_ttft_ms') or math.nan:.1f} ms, failed {p.error_rate:.1%}")
 
-    def _plot(self) -> list[str]:
-        legs = {label: _complete(st.points) for label, st in self.state.items() if _complete(st.points)}
-        if not legs:
-            return []
-        from profiler.capacity.plots import pareto_plot
 
-        title = f"{self.spec.model_key or 'sweep'}: throughput vs latency ({self.sweep_id})"
-        path = pareto_plot(legs, self.path / "pareto.png", slos=self.spec.slos or None,
-                           capacities=self.capacities, mode=self.spec.mode, title=title)
-        return [str(path.relative_to(self.path))]
+def create_sweep(out: Path, spec: SweepSpec, legs: Sequence[Leg], sweep_id: str) -> IndexWriter:
+    design = DESIGNS.get("abba")
+    return IndexWriter.create(
+        out,
+        "sweep",
+        sweep_id,
+        legs=legs,
+        model=spec.model_key,
+        baseline=TEE_OFF if TEE_OFF in {leg.name for leg in legs} else legs[-1].name,
+        design=DesignEntry(name=design.name, description=f"{design.description}, across loads and repeats"),
+        workload=spec.workload.model_dump(mode="json"),
+        points=[
+            PointEntry(
+                name=p.name, request_rate=p.request_rate, load=p.load, concurrency=p.workload.concurrency
+            )
+            for p in spec.points()
+        ],
+        sweep=_section(spec, {}),
+    )
 
-    def _write(self, status: str, reason: str | None = None, plots: Sequence[str] = ()) -> None:
-        urls = {st.leg.base_url for st in self.state.values()}
-        data: dict[str, Any] = {
-            "schema_version": 1,
-            "kind": "sweep",
-            "sweep_id": self.sweep_id,
-            "tool_version": __version__,
-            "model": self.spec.model_key,
-            "mode": self.spec.mode,
-            "loads": list(self.spec.loads),
-            "max_concurrency": self.spec.max_concurrency,
-            "tensor_parallel_size": self.spec.tensor_parallel_size,
-            "repeats": self.spec.repeats,
-            "workload": self.spec.workload.model_dump(mode="json"),
-            "slos": self.spec.slos.to_dict(),
-            "max_error_rate": self.spec.slos.max_error_rate,
-            "saturation_policy": self.spec.policy.to_dict(),
-            "stop_on_saturation": self.spec.stop_on_saturation,
-            "aa": len(self.state) > 1 and len(urls) == 1,
-            "status": status,
-            "reason": reason,
-            "started": self.started,
-            "finished": None if status == "running" else utc_now(),
-            "legs": {label: self._leg_json(st) for label, st in self.state.items()},
-            "plots": list(plots),
-        }
-        write_json(self.path / SWEEP, data)
 
-    def _leg_json(self, st: _LegState) -> dict[str, Any]:
-        sat = st.saturation
-        cap = self.capacities.get(st.leg.label)
-        return {
-            "base_url": st.leg.base_url,
-            "served_model": st.leg.served_model,
-            "engine": _plain(st.leg.engine),
-            "points": [
-                point_record(p, self.spec.mode, self.spec.max_concurrency,
-                             sat.reason if sat.saturated and sat.index == k else None)
-                for k, p in enumerate(st.points)
+def run_sweep(
+    writer: IndexWriter,
+    spec: SweepSpec,
+    legs: Sequence[Leg],
+    executor: Executor,
+    *,
+    console: Console | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run the sweep; ``sweep.json`` gets its capacity section whatever ends it."""
+    state = _Progress(spec, writer.root)
+    rules = Rules(after_point=state.after_point, describe=state.describe)
+    quiet = Console(stderr=True, quiet=not progress)
+    experiment = Experiment(
+        writer,
+        legs,
+        spec.points(),
+        executor,
+        blocks=spec.repeats,
+        design="abba",
+        rules=rules,
+        console=console if progress and console else quiet,
+    )
+    try:
+        experiment.run()
+    finally:
+        finish_sweep(writer, spec, experiment.stopped)
+    return writer.root
+
+
+def finish_sweep(writer: IndexWriter, spec: SweepSpec, stopped: dict[str, str]) -> None:
+    """Every leg's points from its run directories (incomplete runs shown, never planned on),
+    its saturation, SLO-bound capacity and the Pareto plot, into ``sweep.json``."""
+    from profiler.capacity.sweepfile import leg_points
+
+    index = writer.index
+    legs: dict[str, SweepLeg] = {}
+    usable: dict[str, list[LoadPoint]] = {}
+    caps: dict[str, Capacity] = {}
+    for name in index.legs:
+        complete, cut = leg_points(writer.root, index, name, closed=spec.closed)
+        sat = detect(complete, spec.policy) if complete else Saturation(False)
+        cap = capacity_of(complete, spec.slos, saturated=sat.saturated) if complete else None
+        shown = sorted([*complete, *cut], key=lambda p: p.load)
+        legs[name] = SweepLeg(
+            points=[
+                point_record(
+                    p,
+                    spec.mode,
+                    spec.max_concurrency,
+                    sat.reason
+                    if sat.saturated and sat.index is not None and complete[sat.index] is p
+                    else None,
+                )
+                for p in shown
             ],
-            "saturation": sat.to_dict(),
-            "stopped": st.stopped,
-            "capacity": cap.to_dict() if cap else None,
-        }
+            saturation=SaturationEntry(**sat.to_dict()),
+            stopped=stopped.get(name),
+            capacity=CapacityEntry(**cap.to_dict()) if cap else None,
+        )
+        if complete:
+            usable[name] = complete
+        if cap:
+            caps[name] = cap
+    plots = _plot(writer.root, spec, usable, caps, index.id)
+    index.sweep = _section(spec, legs, plots)
+    writer.save()
 
 
-def _complete(points: Sequence[LoadPoint]) -> list[LoadPoint]:
-    return [p for p in points if p.status == "complete"]
+def _section(spec: SweepSpec, legs: dict[str, SweepLeg], plots: Sequence[str] = ()) -> SweepSection:
+    return SweepSection(
+        mode=spec.mode,
+        loads=list(spec.loads),
+        max_concurrency=spec.max_concurrency,
+        tensor_parallel_size=spec.tensor_parallel_size,
+        repeats=spec.repeats,
+        slos=spec.slos.to_dict(),
+        max_error_rate=spec.slos.max_error_rate,
+        saturation_policy=spec.policy.to_dict(),
+        stop_on_saturation=spec.stop_on_saturation,
+        legs=legs,
+        plots=list(plots),
+    )
 
 
-def _plain(engine: Any) -> Any:
-    if engine is None or isinstance(engine, (str, int, float, bool)):
-        return engine
-    if isinstance(engine, Mapping):
-        return {str(k): _plain(v) for k, v in engine.items()}
-    if isinstance(engine, (list, tuple)):
-        return [_plain(v) for v in engine]
-    if hasattr(engine, "model_dump"):
-        return engine.model_dump(mode="json")
-    return str(engine)
+def _plot(
+    root: Path, spec: SweepSpec, legs: dict[str, list[LoadPoint]], caps: dict[str, Capacity], sweep_id: str
+) -> list[str]:
+    if not legs:
+        return []
+    from profiler.capacity.plots import pareto_plot
+
+    title = f"{spec.model_key or 'sweep'}: throughput vs latency ({sweep_id})"
+    path = pareto_plot(
+        legs, root / "pareto.png", slos=spec.slos or None, capacities=caps, mode=spec.mode, title=title
+    )
+    return [str(path.relative_to(root))]

@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from profiler.commands import COMMANDS, Command
-
 DESCRIPTION = """\
 Print what this host is: CPU model and cores, memory, kernel, Python, the versions of vLLM,
 torch and friends, the GPUs NVML sees (name, driver, CUDA, VBIOS, memory), the GPU
@@ -76,7 +74,3 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(key, value)
     Console().print(table)
     return 0
-
-
-COMMANDS.add("env", Command(name="env", help="print the environment fingerprint (host, GPUs, CC, TEE)",
-                     add_arguments=add_arguments, run=run, description=DESCRIPTION))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from profiler.commands import COMMANDS, Command
 from profiler.importers import load_all
 from profiler.store import read_run
 
@@ -46,18 +45,6 @@ def run(args: argparse.Namespace) -> int:
         frame = r.requests
         console.print(
             f"{path}  ({len(frame)} requests, {int(frame['ok'].sum())} ok; "
-            f"missing: {', '.join(m.split(':')[0] for m in r.manifest.get('missing', []))})"
+            f"missing: {', '.join(m.split(':')[0] for m in r.manifest.missing)})"
         )
     return 0
-
-
-COMMANDS.add(
-    "import",
-    Command(
-        name="import",
-        help="import a vLLM benchmark JSON (v0.5.x or vllm bench serve) as a run directory",
-        add_arguments=add_arguments,
-        run=run,
-        description=DESCRIPTION,
-    ),
-)

@@ -10,7 +10,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from profiler.commands import COMMANDS, Command
 from profiler.config import ModelEntry, load_models, models_path
 
 DESCRIPTION = """\
@@ -94,15 +93,3 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print("profile one with: tee-llm-prof --model KEY")
     return 0
-
-
-COMMANDS.add(
-    "models",
-    Command(
-        name="models",
-        help="list the models of models.yaml (keys for --model)",
-        add_arguments=add_arguments,
-        run=run,
-        description=DESCRIPTION,
-    )
-)

@@ -11,9 +11,9 @@ from rich.console import Console
 from profiler.capacity.plan import plan_sweep
 from profiler.capacity.plots import pareto_plot
 from profiler.capacity.slo import parse_slos
-from profiler.capacity.tables import plan_table
-from profiler.commands import COMMANDS, Command
 from profiler.errors import UserError
+from profiler.report import show
+from profiler.report.sweep_view import plan_table
 from profiler.store import write_json
 
 DESCRIPTION = """\
@@ -95,22 +95,10 @@ def run(args: argparse.Namespace) -> int:
     plan["plots"] = [str(plot)]
     write_json(out / "plan.json", plan)
     console = Console()
-    console.print(plan_table(plan))
+    show(console, plan_table(plan))
     for w in plan["warnings"]:
         console.print(f"[yellow]note:[/yellow] {w}", highlight=False)
     console.print(plan["sentence"], highlight=False)
     console.print(f"plan: {out / 'plan.json'}  (plot: {plot})")
     missing = [k for k, leg in plan["legs"].items() if leg["replicas"] is None]
     return 1 if missing else 0
-
-
-COMMANDS.add(
-    "plan",
-    Command(
-        name="plan",
-        help="GPUs, cost and the TEE's capacity overhead for a target load, from a sweep",
-        add_arguments=add_arguments,
-        run=run,
-        description=DESCRIPTION,
-    ),
-)

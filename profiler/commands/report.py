@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from profiler.commands import COMMANDS, Command
 from profiler.errors import UserError
 
 DESCRIPTION = """\
@@ -86,15 +85,3 @@ def run(args: argparse.Namespace) -> int:
     if pngs:
         console.print(f"wrote {len(pngs)} plots under {pngs[0].parent}")
     return 0
-
-
-COMMANDS.add(
-    "report",
-    Command(
-        name="report",
-        help="console, Markdown, HTML and PNG reports of runs, comparisons and profiles",
-        add_arguments=add_arguments,
-        run=run,
-        description=DESCRIPTION,
-    ),
-)

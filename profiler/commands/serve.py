@@ -7,7 +7,6 @@ import ipaddress
 import logging
 from pathlib import Path
 
-from profiler.commands import COMMANDS, Command
 from profiler.errors import UserError
 
 DESCRIPTION = """\
@@ -96,15 +95,3 @@ def _is_loopback(host: str) -> bool:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-COMMANDS.add(
-    "serve",
-    Command(
-        name="serve",
-        help="run as an authenticated HTTP service (API + dashboard) over profiles",
-        add_arguments=add_arguments,
-        run=run,
-        description=DESCRIPTION,
-    ),
-)

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from profiler.commands import COMMANDS, Command
 from profiler.errors import UserError
 
 DESCRIPTION = """\
@@ -80,39 +79,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(path: Path) -> None:
-    """Mean (± std over repetitions) of every metric, so a run is readable without a report."""
     from rich.console import Console
-    from rich.table import Table
 
+    from profiler.report import show
+    from profiler.report.suite_view import suite_table
     from profiler.store import read_run
 
-    run = read_run(path)
-    table = Table(title=f"{run.manifest.get('kind')} suite, leg {run.label} ({run.summary.get('repeats')} "
-                  f"repetition(s), {run.manifest.get('status')})")
-    for col in ("metric", "case", "mean", "± std", "unit", "n"):
-        table.add_column(col, justify="right" if col in ("mean", "± std", "n") else "left")
-    for m in run.summary.get("metrics", []):
-        std = m.get("std")
-        table.add_row(m["metric"], m["case"], _fmt(m.get("mean")), _fmt(std) if std is not None else "",
-                      m["unit"], str(m["n"]))
-    Console().print(table)
-
-
-def _fmt(x: float | str | None) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, str):  # store writes ±inf as a string
-        return x
-    return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-COMMANDS.add(
-    "suite",
-    Command(
-        name="suite",
-        help="run a secondary suite (cpu, io, net, zk, gpu, llm) for one leg",
-        description=DESCRIPTION,
-        add_arguments=add_arguments,
-        run=run,
-    )
-)
+    show(Console(), suite_table(read_run(path)))

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from profiler.capacity.saturation import SaturationPolicy
-from profiler.capacity.slo import parse_slos
-from profiler.capacity.sweep import SweepDriver, SweepSpec, execute_run_runner, new_sweep_id
-from profiler.capacity.sweepfile import read_sweep
-from profiler.capacity.tables import sweep_tables
-from profiler.commands import COMMANDS, Command
-from profiler.config import WorkloadSpec, format_validation_error, get_model
 from profiler.errors import UserError
+from profiler.flags import add_workload_flags
+
+if TYPE_CHECKING:
+    from profiler.capacity.sweep import SweepSpec
+    from profiler.config import WorkloadSpec
+
+#: The workload flags a sweep offers: what each point sends (load and repeats are the sweep's).
+SWEEP_FIELDS = ("dataset", "api", "input_len", "output_len", "range_ratio", "num_requests", "seed", "warmup",
+                "timeout_s")
 
 DEFAULT_CONCURRENCY = "1,2,4,8,16,32,64"
 
@@ -69,12 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     load.add_argument("--concurrency", help=f"closed-loop concurrency levels (default {DEFAULT_CONCURRENCY})")
     load.add_argument("--rates", help="open-loop Poisson request rates in req/s, e.g. 1,2,4,8")
     p.add_argument("--max-concurrency", type=int, help="in-flight cap for --rates (default: none)")
-    p.add_argument("--num-requests", type=int, help="measured requests per load point")
-    p.add_argument("--input-len", type=int, help="prompt tokens")
-    p.add_argument("--output-len", type=int, help="output tokens (max_tokens, ignore_eos)")
-    p.add_argument("--dataset", help="random | sharegpt:PATH | prefix | lengths:PATH")
-    p.add_argument("--api", choices=["completions", "chat"])
-    p.add_argument("--seed", type=int, help="workload seed (both legs get the same prompts)")
+    add_workload_flags(p.add_argument_group("workload of every point (defaults: the model's in models.yaml)"),
+                       SWEEP_FIELDS)
     p.add_argument("--repeats", type=int, default=1,
                    help="runs per leg and load point (default 1); with ≥ 2 the CIs include run-to-run drift")
     p.add_argument("--slo", help="SLOs in ms, e.g. ttft_p99_ms=500,tpot_p99_ms=50,e2el_p99_ms=5000")
@@ -96,24 +92,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _workload(base: WorkloadSpec, args: argparse.Namespace) -> WorkloadSpec:
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "num_requests": args.num_requests, "input_len": args.input_len, "output_len": args.output_len,
-            "dataset": args.dataset, "api": args.api, "seed": args.seed,
-        }.items()
-        if v is not None
-    }
-    try:
-        return WorkloadSpec.model_validate({**base.model_dump(), **overrides})
-    except ValidationError as exc:
-        raise UserError(format_validation_error(exc, "command line").replace("\n", "; ")) from None
-
-
 def build_spec(
     args: argparse.Namespace, base: WorkloadSpec, model_key: str | None, tensor_parallel_size: int = 1
 ) -> SweepSpec:
+    from profiler.capacity.slo import parse_slos
+    from profiler.capacity.sweep import SweepSpec
+    from profiler.flags import overrides, resolve_workload
+
     if args.rates:
         mode, loads = "rate", parse_list(args.rates, "--rates")
     else:
@@ -132,7 +117,7 @@ def build_spec(
         max_lag_ms=args.max_lag_ms, max_error_rate=max(0.05, args.max_error_rate),
     )
     return SweepSpec(
-        mode=mode, loads=loads, workload=_workload(base, args),
+        mode=mode, loads=loads, workload=resolve_workload(base, overrides(args, SWEEP_FIELDS)),
         slos=parse_slos(args.slo, args.max_error_rate), policy=policy,
         max_concurrency=args.max_concurrency, stop_on_saturation=not args.no_stop,
         model_key=model_key, tensor_parallel_size=tensor_parallel_size, repeats=args.repeats,
@@ -140,48 +125,42 @@ def build_spec(
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from profiler.capacity.sweep import create_sweep, new_sweep_id, run_sweep
+    from profiler.capacity.sweepfile import read_sweep
+    from profiler.config import get_model
+    from profiler.experiment.legs import resolve_legs
+    from profiler.experiment.profile import llm_executor
+    from profiler.experiment.profile_job import single_component
+    from profiler.experiment.request import ClientOptions
+    from profiler.experiment.signals import sigterm_as_interrupt
+    from profiler.report import show
+    from profiler.report.sweep_view import sweep_tables
+
     entry = get_model(args.model, args.models)
     spec = build_spec(args, entry.workload, args.model, entry.engine.tensor_parallel_size)
     console, err = Console(), Console(stderr=True)
-    sweep_id = args.sweep_id or new_sweep_id(args.model)
+    sweep_id = single_component(args.sweep_id, "--sweep-id") if args.sweep_id else new_sweep_id(args.model)
     path = Path(args.out) / sweep_id
-    if (path / "runs").exists():
+    if (path / "sweep.json").exists():
         raise UserError(f"{path} already holds a sweep; choose another --sweep-id or --out")
-    from profiler.commands.profile import sigterm_as_interrupt
-    from profiler.orchestrator import legs
-
+    executor = llm_executor(args.model, ClientOptions(progress=not args.no_progress))
     with sigterm_as_interrupt():
         try:
-            with legs(entry, args.tee_on, args.tee_off, key=args.model, log_dir=path / "engine",
-                      console=err) as leg_list:
-                runner = execute_run_runner(args.model, progress=not args.no_progress)
-                driver = SweepDriver(
-                    Path(args.out), spec, leg_list, runner,
-                    sweep_id=sweep_id, console=err, progress=not args.no_progress,
-                )
-                driver.run()
+            with resolve_legs(entry, args.tee_on, args.tee_off, key=args.model, log_dir=path / "engine",
+                              console=err) as legs:
+                writer = create_sweep(Path(args.out), spec, legs, sweep_id)
+                run_sweep(writer, spec, legs, executor, console=err, progress=not args.no_progress)
         except KeyboardInterrupt:
             if (path / "sweep.json").exists():
                 err.print(f"interrupted: the points measured so far are kept in {path} (incomplete)")
             raise
     # the engine is stopped: tables and plots never compete with a server for the CPU
     data = read_sweep(path)
-    for table in sweep_tables(data, spec.slos):
-        console.print(table)
+    show(console, *sweep_tables(data, spec.slos))
     if data.aa:
         console.print("Both legs are the same endpoint: an A/A calibration, differences are noise.")
     console.print(f"sweep: {path}  (plot: {path / 'pareto.png'})")
     console.print(f"next: tee-llm-prof plan --sweep {path} --target-qps N [--gpu-hour-cost on=…,off=…]")
     return 0
-
-
-COMMANDS.add(
-    "sweep",
-    Command(
-        name="sweep",
-        help="capacity sweep: throughput vs latency per leg until saturation, SLO-bound max load",
-        add_arguments=add_arguments,
-        run=run,
-        description=DESCRIPTION,
-    )
-)

@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from profiler.commands import COMMANDS, Command
-
 DESCRIPTION = """\
 Check that this host really runs confidential: GPU CC mode (NVML ccFeature, PROD environment,
 DevTools off, multi-GPU mode), the CPU TEE the driver sees (TDX / SEV-SNP), the GPUs' ready
@@ -67,8 +65,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(result)
     return int(result["exit_code"])
-
-
-COMMANDS.add("validate", Command(
-    name="validate", help="check that GPU CC mode / the TEE is really on (or off)",
-    add_arguments=add_arguments, run=run, description=DESCRIPTION))

@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from catalog.metrics import METRICS
 from loadgen.metrics import NS_PER_S, summarize
 from profiler.errors import UserError
 from profiler.importers import IMPORTERS, Importer
+from profiler.results.run import RunSummary
 from profiler.store import write_run
 
 NAME = "vllm-bench"
@@ -165,22 +167,25 @@ def _nullable(values: np.ndarray, mask: np.ndarray) -> pd.Series:
 
 
 def _summary(result: dict[str, Any], frame: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
-    """The file's summary, completed with keys it lacks (recomputed from the requests)."""
+    """summary.json: the file's own values for every key it shares with ours (vLLM's names),
+    the rest recomputed from the requests. Everything the file held stays in the manifest's
+    ``source_summary``."""
     original = {k: v for k, v in result.items() if k not in PER_REQUEST_KEYS}
     duration = original.get("duration")
     dur = float(duration) if isinstance(duration, (int, float)) and duration > 0 else None
     recomputed = summarize(frame, duration=dur)
-    for key in ("mean_client_lag_ms", "p99_client_lag_ms", "max_client_lag_ms"):
+    for key in METRICS.get("client_lag").all_keys():
         recomputed.pop(key, None)  # no scheduled times: client lag is unknown, not zero
-    summary = {k: v for k, v in original.items() if _is_scalar(v)}
+    known = set(recomputed) | set(RunSummary.model_fields)
+    summary = {k: v for k, v in original.items() if k in known and _is_number(v)}
     added = [k for k in recomputed if k not in summary]
     for key in added:
         summary[key] = recomputed[key]
     return summary, added
 
 
-def _is_scalar(v: Any) -> bool:
-    return v is None or isinstance(v, (int, float, str, bool))
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
 def _workload(result: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from rich.console import Console
 
 from catalog.registry import Registry
 from profiler.errors import UserError
-from profiler.report import comparison_view, models_view, profile_view, run_view
+from profiler.report import comparison_view, models_view, profile_view, run_view, suite_view
 from profiler.report import console as console_format
 from profiler.report import html as html_format
 from profiler.report import markdown as md_format
 from profiler.report import png as png_format
+from profiler.report.console import show
 from profiler.report.model import Options, Report
 from profiler.store import COMPARISON, MANIFEST, PROFILE, is_comparison_dir
 
@@ -61,6 +62,14 @@ def _model_dirs(path: Path) -> list[Path]:
     )
 
 
+def _run_kind(path: Path) -> str | None:
+    if not (path / MANIFEST).is_file():
+        return None
+    from profiler.results.run import RunManifest
+
+    return RunManifest.load(path / MANIFEST).kind
+
+
 def _build_models(path: Path, out_dir: Path | None, opts: Options | None = None) -> Report:
     rows = models_view.rows_from_dirs(_model_dirs(path))
     return models_view.build_models(rows, source=path, out_dir=Path(out_dir or path))
@@ -69,8 +78,9 @@ def _build_models(path: Path, out_dir: Path | None, opts: Options | None = None)
 SOURCES: Registry[Source] = Registry("report source")
 SOURCES.add("profile", Source(0, lambda p: (p / PROFILE).is_file(), profile_view.build))
 SOURCES.add("comparison", Source(1, lambda p: (p / COMPARISON).is_file(), comparison_view.build))
-SOURCES.add("run", Source(2, lambda p: (p / MANIFEST).is_file(), run_view.build))
-SOURCES.add("models", Source(3, lambda p: bool(_model_dirs(p)), _build_models))
+SOURCES.add("suite run", Source(2, lambda p: _run_kind(p) not in (None, "llm"), suite_view.build))
+SOURCES.add("run", Source(3, lambda p: (p / MANIFEST).is_file(), run_view.build))
+SOURCES.add("models", Source(4, lambda p: bool(_model_dirs(p)), _build_models))
 
 
 def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -165,5 +175,6 @@ __all__ = [
     "render",
     "render_benchmark_results",
     "render_many",
+    "show",
     "write",
 ]

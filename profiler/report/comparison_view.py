@@ -16,7 +16,8 @@ from profiler.report.environment import environment_blocks
 from profiler.report.model import FigureBlock, Options, Paragraph, Report, Section, Table, Warn, Warnings
 from profiler.report.run_view import run_figures, run_warnings, summary_tables
 from profiler.report.text import ci, headline, metric_label, num, pct
-from profiler.store import COMPARISON, Run, read_json, read_run
+from profiler.results.comparison import Comparison, MetricRow, PaperView, TokenVolume
+from profiler.store import COMPARISON, Run, read_run
 
 RUN_ONLY_WARNINGS = {"errors"}
 OVERHEAD_COLUMNS = ["metric", "TEE on", "TEE off", "overhead", "95% CI", "significant", "n on / off"]
@@ -35,19 +36,19 @@ def resolve_runs(paths: Sequence[str] | None, base: Path) -> list[Path]:
     return found
 
 
-def overhead_table(metrics: Sequence[Mapping[str, Any]]) -> Table:
+def overhead_table(metrics: Sequence[MetricRow]) -> Table:
     rows = []
     for r in metrics:
-        sig = r.get("significant")
+        sig = r.significant
         rows.append(
             [
-                metric_label(str(r.get("metric"))),
-                num(r.get("on")),
-                num(r.get("off")),
-                pct(r.get("overhead_pct"), 2),
-                ci(r.get("ci_low"), r.get("ci_high"), 2),
+                r.metric if r.suite else metric_label(r.metric),
+                num(r.on),
+                num(r.off),
+                pct(r.overhead_pct, 2) + (" *" if sig else ""),
+                ci(r.ci_low, r.ci_high, 2),
                 "—" if sig is None else ("yes" if sig else "no"),
-                f"{num(r.get('n_on'))} / {num(r.get('n_off'))}",
+                f"{num(r.n_on)} / {num(r.n_off)}",
             ]
         )
     return Table(
@@ -55,39 +56,40 @@ def overhead_table(metrics: Sequence[Mapping[str, Any]]) -> Table:
         OVERHEAD_COLUMNS,
         rows,
         note="Latency: (on − off)/off. Throughput: (off − on)/off. Positive = the TEE costs. "
-        "Significant = the 95% CI excludes 0.",
+        "* / significant = the 95% CI excludes 0.",
+        optional=["n on / off", "significant", "TEE off", "TEE on"],
     )
 
 
-def method_paragraph(cmp: Mapping[str, Any]) -> Paragraph:
-    m = cmp.get("method") or {}
-    conf = m.get("confidence", 0.95)
+def method_paragraph(cmp: Comparison) -> Paragraph:
+    m = cmp.method
+    boot = f", {num(m.n_boot)} resamples, seed {m.seed}" if m.n_boot else ""
     text = (
-        f"Confidence intervals: {m.get('bootstrap', '?')} bootstrap, {num(m.get('n_boot'))} "
-        f"resamples, {float(conf) * 100:.0f}% level, seed {m.get('seed', '?')}. "
-        f"TEE on: {len(cmp.get('on_runs') or [])} run(s); TEE off: {len(cmp.get('off_runs') or [])} run(s)."
+        f"Confidence intervals ({m.confidence * 100:.0f}%): {m.interval}; design: {m.bootstrap}{boot}. "
+        f"TEE on: {len(cmp.on_runs)} run(s); TEE off: {len(cmp.off_runs)} run(s)."
     )
     return Paragraph(text)
 
 
-def paper_table(pc: Mapping[str, Any]) -> Table:
-    on, off = pc.get("on") or {}, pc.get("off") or {}
+def paper_table(pc: PaperView) -> Table:
+    on, off, ov = pc.on, pc.off, pc.overheads
 
-    def row(name: str, a: Any, b: Any, kind: str) -> list[str]:
-        return [name, num(a, 6), num(b, 6), _overhead(a, b, kind)]
+    def row(name: str, a: Any, b: Any, key: str) -> list[str]:
+        return [name, num(a, 6), num(b, 6), pct(ov.get(key), 2)]
 
     rows = [
-        ["samples (after filtering)", num(on.get("samples")), num(off.get("samples")), ""],
-        row("TTFT (s)", on.get("ttft_s"), off.get("ttft_s"), "latency"),
-        row("ITL = mean per-request decode time (s)", on.get("itl_s"), off.get("itl_s"), "latency"),
-        row("TPS = mean of output tokens / decode time", on.get("tps"), off.get("tps"), "throughput"),
+        ["samples (after filtering)", num(on.samples), num(off.samples), ""],
+        row("TTFT (s)", on.ttft_s, off.ttft_s, "ttft"),
+        row("ITL = mean per-request decode time (s)", on.itl_s, off.itl_s, "itl"),
+        row("TPS = mean of output tokens / decode time", on.tps, off.tps, "tps"),
     ]
     for b in BUCKETS:
-        bon = (on.get("buckets") or {}).get(b) or {}
-        boff = (off.get("buckets") or {}).get(b) or {}
-        rows.append([f"{b}: requests", num(bon.get("count")), num(boff.get("count")), ""])
-        rows.append(row(f"{b}: TPS", bon.get("tps"), boff.get("tps"), "throughput"))
-    label = pc.get("label") or "arXiv:2409.03992 definitions"
+        bon, boff = on.buckets.get(b), off.buckets.get(b)
+        rows.append(
+            [f"{b}: requests", num(bon.count if bon else None), num(boff.count if boff else None), ""]
+        )
+        rows.append(row(f"{b}: TPS", bon.tps if bon else None, boff.tps if boff else None, f"tps_{b}"))
+    label = pc.label
     return Table(
         "Paper-compatible view (arXiv:2409.03992)",
         ["quantity", "TEE on", "TEE off", "overhead"],
@@ -97,7 +99,7 @@ def paper_table(pc: Mapping[str, Any]) -> Table:
     )
 
 
-def paper_figure(frames: Mapping[str, pd.DataFrame], pc: Mapping[str, Any], prefix: str) -> FigureBlock:
+def paper_figure(frames: Mapping[str, pd.DataFrame], pc: PaperView, prefix: str) -> FigureBlock:
     """TPS against token size, as the reference study plotted it (its filter and definitions)."""
 
     def build() -> Any:
@@ -107,7 +109,7 @@ def paper_figure(frames: Mapping[str, pd.DataFrame], pc: Mapping[str, Any], pref
         for label, frame in frames.items():
             rows = paper.per_request(frame)
             points[label] = (rows["tokens"].to_numpy(float), rows["tps"].to_numpy(float))
-        return plots_latency.paper_tps_vs_tokens(points, {k: pc[k] for k in ("on", "off") if pc.get(k)})
+        return plots_latency.paper_tps_vs_tokens(points, {"on": pc.on, "off": pc.off})
 
     return FigureBlock(
         f"{prefix}paper_tps_vs_tokens",
@@ -117,63 +119,46 @@ def paper_figure(frames: Mapping[str, pd.DataFrame], pc: Mapping[str, Any], pref
     )
 
 
-def _overhead(on: Any, off: Any, kind: str) -> str:
-    try:
-        a, b = float(on), float(off)
-    except (TypeError, ValueError):
-        return "—"
-    if b == 0:
-        return "—"
-    value = (a - b) / b if kind == "latency" else (b - a) / b
-    return pct(value * 100, 2)
-
-
-def token_volume_tables(tv: Mapping[str, Any]) -> list[Table]:
+def token_volume_tables(tv: TokenVolume) -> list[Table]:
     tables = []
-    bins = tv.get("bins") or []
-    if bins:
+    if tv.bins:
         rows = [
             [
-                f"{num(b.get('lo'))}–{num(b.get('hi'))}",
-                num(b.get("n_on")),
-                num(b.get("n_off")),
-                pct(b.get("overhead_pct"), 2),
-                ci(b.get("ci_low"), b.get("ci_high"), 2),
+                f"{num(b.lo)}–{num(b.hi)}",
+                num(b.n_on),
+                num(b.n_off),
+                pct(b.overhead_pct, 2),
+                ci(b.ci_low, b.ci_high, 2),
             ]
-            for b in bins
+            for b in tv.bins
         ]
         tables.append(
             Table(
                 "Overhead by tokens per request (input + output)",
                 ["tokens", "n on", "n off", "overhead", "95% CI"],
                 rows,
+                note=f"CIs: {tv.interval}." if tv.interval else "",
             )
         )
-    fit = tv.get("fit")
+    fit = tv.fit
     if fit:
-        rows = [
-            [name, num(p.get("value")), num_range(p.get("ci_low"), p.get("ci_high"))]
-            if isinstance(p, Mapping)
-            else [name, num(p), "—"]
-            for name, p in (fit.get("params") or {}).items()
-        ]
+        rows = [[name, num(p.value), num_range(p.ci_low, p.ci_high)] for name, p in fit.params.items()]
         for key, label in FIT_FACTS:
-            if key in fit:
-                value = fit.get(key)
-                if key.startswith("tokens_below") and value is None:
-                    rows.append([label, "not reached in the data range", ""])
-                elif key == "change_per_10k_tokens_pct":
-                    ci_pair = fit.get("change_per_10k_tokens_ci") or [None, None]
-                    rows.append([label, num(value), num_range(*ci_pair)])
-                else:
-                    rows.append([label, num(value), ""])
-        note = str(fit.get("equation") or "")
-        if fit.get("extrapolated"):
+            value = getattr(fit, key)
+            if key.startswith("tokens_below") and value is None:
+                rows.append([label, "not reached in the data range", ""])
+            elif key == "change_per_10k_tokens_pct":
+                pair = fit.change_per_10k_tokens_ci
+                rows.append([label, num(value), num_range(*pair) if pair else "—"])
+            else:
+                rows.append([label, num(value), ""])
+        note = fit.equation
+        if fit.extrapolated:
             note += " The per-10k-token change extrapolates beyond the measured token span."
-        alt = fit.get("alternative")
+        alt = fit.alternative
         if alt:
-            note += f" Alternative on the bins: {alt.get('equation', fits.describe(alt))}; "
-            note += f"better fit on the bins (AIC): {fit.get('better_fit_on_bins', '?')}."
+            note += f" Alternative on the bins: {alt.equation or fits.describe(alt)}; "
+            note += f"better fit on the bins (AIC): {fit.better_fit_on_bins}."
         tables.append(
             Table(
                 f"Token-volume fit: {fits.describe(fit)}", ["parameter", "value", "95% CI"], rows, note=note
@@ -184,7 +169,6 @@ def token_volume_tables(tv: Mapping[str, Any]) -> list[Table]:
 
 FIT_FACTS = (
     ("phi_output_share", "output share φ of tokens"),
-    ("r2", "R²"),
     ("r2_on", "R² (TEE on)"),
     ("r2_off", "R² (TEE off)"),
     ("overhead_at_min_pct", "overhead at the fewest tokens (%)"),
@@ -207,23 +191,18 @@ def leg_frames(paths: Sequence[Path]) -> tuple[pd.DataFrame | None, list[Run]]:
 
 
 def comparison_sections(
-    cmp: Mapping[str, Any],
+    cmp: Comparison,
     base: Path,
     prefix: str = "",
     opts: Options | None = None,
     run_dirs: Mapping[str, Sequence[Path]] | None = None,
 ) -> tuple[str, list[Section]]:
     """(headline, sections) of one comparison; ``prefix`` keeps plot names unique in a profile."""
-    metrics = list(cmp.get("metrics") or [])
-    aa = bool(cmp.get("aa"))
-    line = headline(cmp.get("model"), metrics, aa=aa)
+    metrics = cmp.metrics
+    line = headline(cmp.model, metrics, aa=cmp.aa)
     # A profile knows its runs relative to itself, which survives moving the directory.
-    on_paths = [p for p in (run_dirs or {}).get("on", []) if p.is_dir()] or resolve_runs(
-        cmp.get("on_runs"), base
-    )
-    off_paths = [p for p in (run_dirs or {}).get("off", []) if p.is_dir()] or resolve_runs(
-        cmp.get("off_runs"), base
-    )
+    on_paths = [p for p in (run_dirs or {}).get("on", []) if p.is_dir()] or resolve_runs(cmp.on_runs, base)
+    off_paths = [p for p in (run_dirs or {}).get("off", []) if p.is_dir()] or resolve_runs(cmp.off_runs, base)
     on_frame, on_runs = leg_frames(on_paths)
     off_frame, off_runs = leg_frames(off_paths)
 
@@ -237,15 +216,12 @@ def comparison_sections(
                 "Bars: overhead; whiskers: 95% CI; red = significant.",
             )
         )
-    warns = [
-        Warn(str(w.get("code", "warning")), str(w.get("message", "")), w.get("leg"))
-        for w in cmp.get("warnings") or []
-    ]
+    warns = [Warn(w.code, w.message, w.leg) for w in cmp.warnings]
     # The analysis' checks cover status, errors, lag and sample size for every run; from the
     # runs themselves only the error messages add something (what failed, not just how often).
     for run in on_runs + off_runs:
         warns.extend(w for w in run_warnings(run, run.table("requests")) if w.code in RUN_ONLY_WARNINGS)
-    missing = len(cmp.get("on_runs") or []) + len(cmp.get("off_runs") or []) - len(on_paths) - len(off_paths)
+    missing = len(cmp.on_runs) + len(cmp.off_runs) - len(on_paths) - len(off_paths)
     if missing:
         warns.append(
             Warn(
@@ -256,13 +232,17 @@ def comparison_sections(
         )
     sections = [main, Section("Data-quality warnings").add(Warnings(warns))]
 
-    envs = cmp.get("environment") or {}
-    manifests = {lab: runs[0].manifest for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
+    envs: dict[str, Any] = dict(cmp.environment)
+    manifests = {
+        lab: runs[0].manifest.model_dump(mode="json")
+        for lab, runs in (("on", on_runs), ("off", off_runs))
+        if runs
+    }
     if not any(envs.values()) and manifests:
         envs = {lab: m.get("environment") for lab, m in manifests.items()}
     sections.append(Section("Environment").add(*environment_blocks(envs, manifests)))
 
-    pc = cmp.get("paper_compat")
+    pc = cmp.paper_compat
     if not pc and opts is not None and opts.paper_compat and on_frame is not None and off_frame is not None:
         from profiler.analysis import paper  # the analysis owns the paper's definitions
 
@@ -279,12 +259,13 @@ def comparison_sections(
             )
         )
 
-    tv = cmp.get("token_volume") or {}
+    tv = cmp.token_volume
     tv_section = Section("Overhead against token volume")
-    tv_section.add(*token_volume_tables(tv))
-    if tv.get("reason"):
-        tv_section.add(Paragraph(f"Note: {tv['reason']}"))
-    if tv.get("bins") or tv.get("fit"):
+    if tv is not None:
+        tv_section.add(*token_volume_tables(tv))
+        if tv.reason:
+            tv_section.add(Paragraph(f"Note: {tv.reason}"))
+    if tv is not None and (tv.bins or tv.fit):
         tv_section.add(
             FigureBlock(
                 f"{prefix}token_volume",
@@ -300,7 +281,7 @@ def comparison_sections(
         *breakdown_blocks(on_runs[0].path if on_runs else None, off_runs[0].path if off_runs else None)
     ))  # fmt: skip
 
-    summaries = {lab: runs[0].summary for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
+    summaries = {lab: runs[0].llm for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
     if summaries:
         n = max(len(on_runs), len(off_runs))
         leg_sec = Section("Per-leg summaries", console=False).add(*summary_tables(summaries))
@@ -331,12 +312,12 @@ def comparison_sections(
 
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     path = Path(path)
-    cmp = read_json(path / COMPARISON)
+    cmp = Comparison.load(path / COMPARISON)
     line, sections = comparison_sections(cmp, path, opts=opts)
-    model = cmp.get("model") or "model"
-    kind = "A/A calibration" if cmp.get("aa") else "TEE on vs TEE off"
+    model = cmp.model or (f"{cmp.subject} suite" if cmp.subject != "llm" else "model")
+    kind = "A/A calibration" if cmp.aa else "TEE on vs TEE off"
     report = Report(
-        calibration=bool(cmp.get("aa")),
+        calibration=cmp.aa,
         kind="comparison",
         title=f"{model}: {kind}",
         source=path,

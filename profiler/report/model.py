@@ -35,6 +35,8 @@ class Table:
     note: str = ""
     #: "l" or "r" per column; numbers read best right-aligned.
     align: list[str] = field(default_factory=list)
+    #: columns a narrow terminal may leave out, the first one first (the files keep them all)
+    optional: list[str] = field(default_factory=list)
 
     def alignment(self) -> list[str]:
         return self.align or ["l"] + ["r"] * (len(self.columns) - 1)

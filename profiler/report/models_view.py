@@ -17,46 +17,50 @@ from typing import Any
 
 import numpy as np
 
+from catalog.metrics import lookup
+from profiler.analysis import stats
 from profiler.errors import UserError
 from profiler.report import plots_latency
 from profiler.report.comparison_view import resolve_runs
 from profiler.report.model import FigureBlock, Paragraph, Report, Section, Table
 from profiler.report.text import ci, headline, num, pct
-from profiler.store import COMPARISON, PROFILE, is_comparison_dir, read_json
+from profiler.results.comparison import Comparison, MetricRow
+from profiler.results.index import ProfileIndex
+from profiler.store import COMPARISON, PROFILE, is_comparison_dir
 
 TABLE1 = (("output_throughput", "TPS (output tok/s)"), ("request_throughput", "QPS (req/s)"))
 TABLE2 = (("mean_ttft_ms", "TTFT (ms)"), ("mean_itl_ms", "ITL (ms)"))
-LATENCY_METRICS = {"mean_ttft_ms", "mean_itl_ms", "mean_tpot_ms", "mean_e2el_ms", "mean_latency_ms"}
 
 
 @dataclass
 class ModelRow:
     model: str
     load: str
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, MetricRow] = field(default_factory=dict)
     #: mean GPU utilisation (%) per leg while the runs were measured, when telemetry exists
     gpu_busy: dict[str, float] = field(default_factory=dict)
     headline: str = ""
 
     def as_plot_row(self) -> dict[str, Any]:
-        return {"model": f"{self.model} @ {self.load}" if self.load else self.model, "metrics": self.metrics}
+        return {
+            "model": f"{self.model} @ {self.load}" if self.load else self.model,
+            "metrics": {k: m.model_dump() for k, m in self.metrics.items()},
+        }
 
 
-def point_overhead(metric: str, on: float | None, off: float | None) -> dict[str, Any]:
-    """A point estimate, with the same sign convention as the bootstrap (DESIGN §4), no CI."""
-    cell: dict[str, Any] = {
-        "metric": metric,
-        "on": on,
-        "off": off,
-        "overhead_pct": None,
-        "ci_low": None,
-        "ci_high": None,
-        "significant": None,
-    }
-    if on is not None and off not in (None, 0):
-        assert off is not None
-        cell["overhead_pct"] = 100 * ((on - off) / off if metric in LATENCY_METRICS else (off - on) / off)
-    return cell
+def point_overhead(metric: str, on: float | None, off: float | None) -> MetricRow:
+    """A point estimate from two summaries (no per-request data, so no CI), computed by the
+    statistics home with the catalogue metric's direction."""
+    found = lookup(metric)
+    if found is None:
+        raise ValueError(f"not a catalogue metric: {metric}")
+    m, stat = found
+    value = float(stats.overhead(on, off, m.direction)) if on is not None and off is not None else None
+    return MetricRow(
+        metric=metric, family=m.name, stat=stat, direction=m.direction, unit=m.unit, on=on, off=off,
+        overhead_pct=value if value is not None and np.isfinite(value) else None,
+        ci_low=None, ci_high=None, significant=None, n_on=1, n_off=1,
+    )
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -74,16 +78,13 @@ def _gpu_busy(run_paths: Sequence[Path]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def rows_from_comparison(cmp: Mapping[str, Any], base: Path, load: str = "") -> ModelRow:
-    metrics = {str(m.get("metric")): dict(m) for m in cmp.get("metrics") or []}
+def rows_from_comparison(cmp: Comparison, base: Path, load: str = "") -> ModelRow:
+    metrics = {m.metric: m for m in cmp.metrics}
     row = ModelRow(
-        str(cmp.get("model") or base.name),
-        load,
-        metrics,
-        headline=headline(cmp.get("model"), list(metrics.values()), aa=bool(cmp.get("aa"))),
+        cmp.model or base.name, load, metrics, headline=headline(cmp.model, cmp.metrics, aa=cmp.aa)
     )
-    for leg in ("on", "off"):
-        busy = _gpu_busy(resolve_runs(cmp.get(f"{leg}_runs"), base))
+    for leg, runs in (("on", cmp.on_runs), ("off", cmp.off_runs)):
+        busy = _gpu_busy(resolve_runs(runs, base))
         if busy is not None:
             row.gpu_busy[leg] = busy
     return row
@@ -93,16 +94,13 @@ def rows_from_dirs(dirs: Sequence[Path]) -> list[ModelRow]:
     rows: list[ModelRow] = []
     for d in dirs:
         if (d / PROFILE).is_file():
-            prof = read_json(d / PROFILE)
-            for point in prof.get("load_points") or []:
-                rel = point.get("comparison")
-                cdir = d / rel if rel else None
+            prof = ProfileIndex.load(d / PROFILE)
+            for point in prof.load_points:
+                cdir = d / point.comparison if point.comparison else None
                 if cdir is not None and is_comparison_dir(cdir):
-                    rows.append(
-                        rows_from_comparison(read_json(cdir / COMPARISON), cdir, str(point.get("name", "")))
-                    )
+                    rows.append(rows_from_comparison(Comparison.load(cdir / COMPARISON), cdir, point.name))
         elif is_comparison_dir(d):
-            rows.append(rows_from_comparison(read_json(d / COMPARISON), d))
+            rows.append(rows_from_comparison(Comparison.load(d / COMPARISON), d))
         else:
             raise UserError(f"{d} is neither a comparison ({COMPARISON}) nor a profile ({PROFILE}) directory")
     return rows
@@ -160,12 +158,12 @@ def rows_from_benchmark_results(tee: Path, base: Path) -> list[ModelRow]:
 
 def _cells(row: ModelRow, metric: str) -> list[str]:
     c = row.metrics.get(metric)
-    if not c:
+    if c is None:
         return ["—", "—", "—"]
-    over = pct(c.get("overhead_pct"), 2)
-    if c.get("ci_low") is not None:
-        over += f" [{ci(c.get('ci_low'), c.get('ci_high'))}]" + ("*" if c.get("significant") else "")
-    return [num(c.get("on")), num(c.get("off")), over]
+    over = pct(c.overhead_pct, 2)
+    if c.ci_low is not None:
+        over += f" [{ci(c.ci_low, c.ci_high)}]" + ("*" if c.significant else "")
+    return [num(c.on), num(c.off), over]
 
 
 def models_table(
@@ -188,7 +186,7 @@ def models_table(
                 " / ".join(num(r.gpu_busy.get(leg), 3) for leg in ("on", "off")) if r.gpu_busy else "—"
             )
         body.append(line)
-    has_ci = any(r.metrics.get(m, {}).get("ci_low") is not None for r in rows for m, _ in spec)
+    has_ci = any(m in r.metrics and r.metrics[m].ci_low is not None for r in rows for m, _ in spec)
     note = (
         "Overhead % [95% CI], * = significant. "
         if has_ci

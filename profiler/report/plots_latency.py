@@ -30,6 +30,7 @@ from profiler.report.plots_common import (
     use_log_scale,
 )
 from profiler.report.text import metric_label
+from profiler.results.comparison import MetricRow, PaperLeg, TokenVolume, VolumeBin
 
 CDF_PANELS = (
     ("ttft_ms", "TTFT", "time to first token (ms)", "fraction of requests ≤ x"),
@@ -108,26 +109,24 @@ def latency_vs_tokens(legs: Legs, title: str = "Latency against token counts") -
     return fig
 
 
-def overhead_bars(
-    rows: Sequence[Mapping[str, Any]], title: str = "TEE overhead per metric (95% CI)"
-) -> Figure:
+def overhead_bars(rows: Sequence[MetricRow], title: str = "TEE overhead per metric (95% CI)") -> Figure:
     """Horizontal bars: overhead % per metric with its confidence interval; 0 marked."""
-    rows = [r for r in rows if r.get("overhead_pct") is not None]
+    rows = [r for r in rows if r.overhead_pct is not None]
     fig, axes = new_figure(title, size=(10, max(3.0, 0.38 * len(rows) + 1.6)))
     ax = axes[0]
     if not rows:
         no_data(ax, "overheads")
     ys = np.arange(len(rows))[::-1]
     for y, row in zip(ys, rows, strict=False):
-        value = float(row["overhead_pct"])
-        lo, hi = row.get("ci_low"), row.get("ci_high")
-        sig = bool(row.get("significant"))
+        value = float(row.overhead_pct or 0.0)
+        lo, hi = row.ci_low, row.ci_high
+        sig = bool(row.significant)
         color = "#c0392b" if sig else "#95a5a6"
         label = "significant (CI excludes 0)" if sig else "not significant"
         ax.barh(y, value, color=color, alpha=0.85, label=label)
         if lo is not None and hi is not None:
             interval(ax, [y], [lo], [hi], horizontal=True, color="black", label="95% CI")
-    ax.set_yticks(ys, [metric_label(str(r["metric"])) for r in rows] if rows else [])
+    ax.set_yticks(ys, [metric_label(r.metric) for r in rows] if rows else [])
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel("overhead (%) — positive means the TEE costs")
     ax.set_ylabel("metric")
@@ -136,48 +135,41 @@ def overhead_bars(
     return fig
 
 
-def token_volume(tv: Mapping[str, Any] | None, title: str = "Overhead against tokens per request") -> Figure:
+def token_volume(tv: TokenVolume | None, title: str = "Overhead against tokens per request") -> Figure:
     """Per-bucket overhead with CI error bars, and the fitted token-volume curve when present."""
     fig, axes = new_figure(title, size=(10, 5.2))
     ax = axes[0]
-    bins = [b for b in (tv or {}).get("bins") or [] if b.get("overhead_pct") is not None]
+    bins = [b for b in (tv.bins if tv else []) if b.overhead_pct is not None]
     xs = [_bin_center(b) for b in bins]
     if bins:
-        ys = np.array([float(b["overhead_pct"]) for b in bins])
+        ys = np.array([float(b.overhead_pct or 0.0) for b in bins])
         ax.plot(xs, ys, "o", color="#c0392b", label="per-bucket overhead")
-        interval(
-            ax,
-            xs,
-            [b.get("ci_low") for b in bins],
-            [b.get("ci_high") for b in bins],
-            color="#555",
-            label="95% CI",
-        )
+        interval(ax, xs, [b.ci_low for b in bins], [b.ci_high for b in bins], color="#555", label="95% CI")
         for x, b, y in zip(xs, bins, ys, strict=False):
             ax.annotate(
-                f"n={b.get('n_on', '?')}/{b.get('n_off', '?')}",
+                f"n={b.n_on}/{b.n_off}",
                 (x, y),
                 fontsize=7,
                 textcoords="offset points",
                 xytext=(6, 6),
                 color="#555",
             )
-    fit = (tv or {}).get("fit")
+    fit = tv.fit if tv else None
     curve = fits.curve(fit, xs) if fit else None
     if curve is not None and fit is not None:
         cx, cy = curve
-        r2 = [fit.get(k) for k in ("r2_on", "r2_off", "r2") if fit.get(k) is not None]
+        r2 = [v for v in (fit.r2_on, fit.r2_off) if v is not None]
         r2_text = " (R² " + " / ".join(f"{float(v):.2f}" for v in r2) + ")" if r2 else ""
         ax.plot(cx, cy, color="#2471a3", lw=2, label=f"fit: {fits.describe(fit)}{r2_text}")
     shade = fits.band(fit)
     if shade is not None:
         ax.fill_between(shade[0], shade[1], shade[2], color="#2471a3", alpha=0.15, label="fit: 95% band")
-    alt = (fit or {}).get("alternative")
-    alt_curve = fits.curve({**alt, "token_range": (fit or {}).get("token_range")}, xs) if alt else None
+    alt = fit.alternative if fit else None
+    alt_curve = fits.curve(alt, xs, fit.token_range if fit else None) if alt else None
     if alt_curve is not None and alt is not None:
         ax.plot(*alt_curve, color="#7d3c98", lw=1.5, ls="--", label=f"alternative fit: {fits.describe(alt)}")
     for level, style in ((5, ":"), (1, "--")):
-        cross = (fit or {}).get(f"tokens_below_{level}pct")
+        cross = (fit.tokens_below_5pct if level == 5 else fit.tokens_below_1pct) if fit else None
         if cross is not None and math.isfinite(float(cross)):
             ax.axvline(
                 float(cross),
@@ -187,7 +179,7 @@ def token_volume(tv: Mapping[str, Any] | None, title: str = "Overhead against to
                 label=f"overhead < {level}% from {float(cross):,.0f} tokens",
             )
     if not bins and curve is None:
-        reason = (tv or {}).get("reason") or "no token-volume data"
+        reason = (tv.reason if tv else None) or "no token-volume data"
         no_data(ax, f"token-volume data ({reason})")
     ax.axhline(0, color="black", lw=0.8)
     if xs and max(xs) / max(min(xs), 1) > 20:
@@ -266,15 +258,8 @@ def interval(
         ax.errorbar(p, mid, yerr=half, fmt="none", ecolor=color, capsize=3, lw=1, label=label)
 
 
-def _bin_center(b: Mapping[str, Any]) -> float:
-    if b.get("median_tokens") is not None:  # where the bin's requests really are
-        return float(b["median_tokens"])
-    lo = float(b.get("lo") or 0)
-    hi_raw = b.get("hi")
-    hi = float(hi_raw) if hi_raw not in (None, "inf") and math.isfinite(float(hi_raw)) else None
-    if hi is None:
-        return max(lo * 1.5, lo + 1)
-    return math.sqrt(max(lo, 1) * hi) if lo > 0 else (lo + hi) / 2
+def _bin_center(b: VolumeBin) -> float:
+    return float(b.median_tokens)  # where the bin's requests really are
 
 
 def _dedupe_legend(ax: Any) -> None:
@@ -288,7 +273,7 @@ def _dedupe_legend(ax: Any) -> None:
 
 def paper_tps_vs_tokens(
     points: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    buckets: Mapping[str, Mapping[str, Any]] | None = None,
+    buckets: Mapping[str, PaperLeg] | None = None,
     title: str = "Per-request decode rate against tokens (arXiv:2409.03992 view)",
 ) -> Figure:
     """The reference study's figure: each request's output tokens / Σ ITL against its input +
@@ -308,15 +293,15 @@ def paper_tps_vs_tokens(
     }
     for i, (label, view) in enumerate((buckets or {}).items()):
         for name, (lo, hi) in spans.items():
-            b = (view.get("buckets") or {}).get(name) or {}
-            if b.get("tps") is None:
+            b = view.buckets.get(name)
+            if b is None or b.tps is None:
                 continue
             data = points[label][0] if label in points else np.array([float(lo)])
             lo = max(lo, float(np.nanmin(data)))  # the axis is logarithmic: start where data does
             top = hi if hi is not None else max(float(np.nanmax(data)), lo * 2)
             # one legend entry per leg: matplotlib skips labels that start with an underscore
             tag = f"{leg_name(label)} bucket mean (short/medium/long)" if name == "short" else "_bucket"
-            ax.hlines(float(b["tps"]), lo, top, colors=leg_color(label, i), lw=2.5, label=tag)
+            ax.hlines(float(b.tps), lo, top, colors=leg_color(label, i), lw=2.5, label=tag)
     ax.set_xscale("log")
     ax.set_xlabel("tokens per request, input + output (tokens, log scale)")
     ax.set_ylabel("decode rate: output tokens / Σ ITL (tokens/s)")

@@ -1,65 +1,94 @@
 """The report of a profile directory (profile.json): one headline per load point, a table of
-load points against overheads, the engine, then each load point's comparison in full.
+load points against overheads, the runs, the engine, then each load point's comparison in full.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from profiler.report.comparison_view import comparison_sections
 from profiler.report.environment import environment_table
 from profiler.report.model import Options, Paragraph, Report, Section, Table
-from profiler.report.text import ci, find_metric, num, pct
-from profiler.store import COMPARISON, PROFILE, read_json
-
-#: (metric keys in order of preference, column title) for the load-point overview.
-OVERVIEW = (
-    (("mean_ttft_ms", "median_ttft_ms"), "TTFT"),
-    (("mean_tpot_ms", "mean_itl_ms"), "decode time (TPOT)"),
-    (("mean_e2el_ms",), "E2E latency"),
-    (("output_throughput",), "output tokens/s"),
-    (("request_throughput",), "requests/s"),
-)
+from profiler.report.text import ci, find_metric, headline_groups, num, pct
+from profiler.results.comparison import Comparison, MetricRow
+from profiler.results.index import ExperimentIndex, PointEntry, ProfileIndex
+from profiler.store import COMPARISON, PROFILE, read_run
 
 
 def slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text).strip("_") or "point"
 
 
-def comparison_of(profile_dir: Path, point: Mapping[str, Any]) -> tuple[dict[str, Any], Path] | None:
-    rel = point.get("comparison")
-    if not rel:
+def comparison_of(profile_dir: Path, point: PointEntry) -> tuple[Comparison, Path] | None:
+    if not point.comparison:
         return None
-    cdir = profile_dir / rel
+    cdir = profile_dir / point.comparison
     if cdir.is_file():
         cdir = cdir.parent
     if not (cdir / COMPARISON).is_file():
         return None
-    return read_json(cdir / COMPARISON), cdir
+    return Comparison.load(cdir / COMPARISON), cdir
 
 
-def overview_cell(metrics: list[Mapping[str, Any]], keys: tuple[str, ...]) -> str:
+def overview_cell(metrics: list[MetricRow], keys: list[str]) -> str:
     row = find_metric(metrics, *keys)
     if row is None:
         return "—"
-    mark = "*" if row.get("significant") else ""
-    return f"{pct(row.get('overhead_pct'))}{mark} [{ci(row.get('ci_low'), row.get('ci_high'))}]"
+    mark = "*" if row.significant else ""
+    return f"{pct(row.overhead_pct)}{mark} [{ci(row.ci_low, row.ci_high)}]"
+
+
+#: The latency and throughput columns of the per-run table: (title, summary key, digits).
+RUN_COLUMNS = (
+    ("TTFT", "mean_ttft_ms", 1),
+    ("TPOT", "mean_tpot_ms", 2),
+    ("ITL", "mean_itl_ms", 2),
+    ("p99 ITL", "p99_itl_ms", 2),
+    ("E2EL", "mean_e2el_ms", 1),
+    ("tok/s", "output_throughput", 1),
+    ("req/s", "request_throughput", 2),
+)
+
+
+def runs_table(index: ExperimentIndex, root: Path) -> Table:
+    """One row per run of an experiment: what each leg measured (latencies in ms)."""
+    rows: list[list[str]] = []
+    incomplete = False
+    for point in index.load_points:
+        for leg, rels in point.runs.items():
+            for block, rel in enumerate(rels):
+                run = read_run(root / rel)
+                s = run.llm
+                mark = "" if run.complete else "*"
+                incomplete |= not run.complete
+                rows.append([
+                    point.name, leg, f"{block + 1}{mark}", f"{s.completed}/{s.failed}",
+                    *(_fixed(s.value(key), digits) for _, key, digits in RUN_COLUMNS),
+                ])
+    return Table(
+        f"Per-run summary: {index.model} (latencies in ms)",
+        ["point", "leg", "block", "ok/fail", *(title for title, _, _ in RUN_COLUMNS)],
+        rows,
+        note="* incomplete run (stopped early; see its manifest.json reason)" if incomplete else "",
+        align=["l", "l", *["r"] * (len(RUN_COLUMNS) + 2)],
+    )
+
+
+def _fixed(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     path = Path(path)
-    prof = read_json(path / PROFILE)
-    model = prof.get("model") or "model"
-    aa = bool(prof.get("aa"))
-    points = list(prof.get("load_points") or [])
-    title = f"Profile {prof.get('profile_id', path.name)}: {model}" + (" (A/A calibration)" if aa else "")
+    prof = ProfileIndex.load(path / PROFILE)
+    model = prof.model or "model"
+    aa = prof.aa
+    points = prof.load_points
+    title = f"Profile {prof.id}: {model}" + (" (A/A calibration)" if aa else "")
     report = Report(kind="profile", title=title, source=path, out_dir=Path(out_dir or path), calibration=aa)
-    if prof.get("status") not in (None, "complete"):
+    if prof.status != "complete":
         report.headline.append(
-            f"Profile status: {prof.get('status')}"
-            + (f" ({prof['reason']})" if prof.get("reason") else "")
+            f"Profile status: {prof.status}" + (f" ({prof.reason})" if prof.reason else "")
             + " — results below cover what was measured."
         )
     if aa:
@@ -67,49 +96,33 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
             "This profile is an A/A calibration: one endpoint served both legs, so "
             "every 'overhead' below is measurement noise, not a TEE cost."
         )
-
+    groups = headline_groups()
+    legs = list(prof.legs)
     rows: list[list[str]] = []
     details: list[tuple[str, list[Section]]] = []
     for point in points:
-        name = str(point.get("name", "load point"))
-        runs = point.get("runs") or {}
+        counts = " / ".join(str(len(point.runs.get(leg, []))) for leg in legs)
         found = comparison_of(path, point)
-        counts = f"{len(runs.get('on') or [])} / {len(runs.get('off') or [])}"
-        rate = point.get("request_rate")
+        lead = [point.name, num(point.request_rate), num(point.concurrency), counts]
         if found is None:
-            rows.append([name, num(rate), num(point.get("concurrency")), counts, *["—"] * len(OVERVIEW)])
-            report.headline.append(f"{name}: no comparison (runs on/off: {counts}).")
+            rows.append([*lead, *["—"] * len(groups)])
+            report.headline.append(f"{point.name}: no comparison (runs {' / '.join(legs)}: {counts}).")
             continue
         cmp, cdir = found
-        metrics = list(cmp.get("metrics") or [])
-        rows.append(
-            [
-                name,
-                num(rate),
-                num(point.get("concurrency")),
-                counts,
-                *[overview_cell(metrics, keys) for keys, _ in OVERVIEW],
-            ]
-        )
-        leg_runs = {leg: [path / r for r in runs.get(leg) or []] for leg in ("on", "off")}
-        line, sections = comparison_sections(
-            cmp, cdir, f"{slug(name)}_" if len(points) > 1 else "", opts, leg_runs
-        )
-        report.headline.append(f"{name} — {line}")
-        details.append((name, sections))
+        rows.append([*lead, *[overview_cell(cmp.metrics, keys) for _, keys, _ in groups]])
+        leg_runs = {leg: [path / r for r in point.runs.get(leg, [])] for leg in ("on", "off")}
+        line, sections = comparison_sections(cmp, cdir, f"{slug(point.name)}_" if len(points) > 1 else "",
+                                             opts, leg_runs)
+        report.headline.append(f"{point.name} — {line}")
+        details.append((point.name, sections))
 
     if rows:
         report.sections.append(
             Section("Load points").add(
                 Table(
                     "Overhead per load point",
-                    [
-                        "load point",
-                        "request rate (req/s)",
-                        "concurrency",
-                        "runs on / off",
-                        *[title for _, title in OVERVIEW],
-                    ],
+                    ["load point", "request rate (req/s)", "concurrency", f"runs {' / '.join(legs)}",
+                     *[noun for noun, _, _ in groups]],
                     rows,
                     note="Overhead % [95% CI]; * = significant (CI excludes 0). Positive = the TEE costs.",
                 )
@@ -117,23 +130,21 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
         )
     else:
         report.sections.append(Section("Load points").add(Paragraph("This profile has no load points yet.")))
+    if any(p.runs for p in points):
+        report.sections.append(Section("Runs", console=False).add(runs_table(prof, path)))
     setup = Section("Engine and workload")
-    engine = prof.get("engine")
-    if isinstance(engine, Mapping) and engine and set(engine) <= {"on", "off"}:
-        setup.add(environment_table(engine, title="Engine of each leg"))  # one engine per leg
-    elif engine:
-        setup.add(environment_table({"engine": engine}, title="Engine (both legs)"))
-    if prof.get("workload"):
-        setup.add(
-            environment_table({"workload": prof["workload"]}, title="Workload (identical on both legs)")
-        )
-    if prof.get("order"):
-        setup.add(Paragraph(f"Run order: {prof['order']}."))
-    if setup.blocks:
-        for block in setup.blocks:
-            if isinstance(block, Table) and len(block.columns) == 2:
-                block.columns = ["item", "value"]
-        report.sections.append(setup)
+    engines = {name: leg.engine for name, leg in prof.legs.items() if leg.engine}
+    if aa and engines:
+        setup.add(environment_table({"engine": next(iter(engines.values()))}, title="Engine (every leg)"))
+    elif engines:
+        setup.add(environment_table(engines, title="Engine of each leg"))
+    if prof.workload:
+        setup.add(environment_table({"workload": prof.workload}, title="Workload (identical on every leg)"))
+    setup.add(Paragraph(f"Run order: {prof.design.description}."))
+    for block in setup.blocks:
+        if isinstance(block, Table) and len(block.columns) == 2:
+            block.columns = ["item", "value"]
+    report.sections.append(setup)
     for name, sections in details:
         for sec in sections:
             if len(details) > 1:

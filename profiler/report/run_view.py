@@ -9,46 +9,57 @@ from typing import Any
 
 import pandas as pd
 
+from catalog.metrics import METRICS, RUN_STAT
 from profiler.report import plots_latency, plots_time
 from profiler.report.environment import environment_blocks
-from profiler.report.model import FigureBlock, Options, Paragraph, Report, Section, Table, Warn, Warnings
+from profiler.report.model import (
+    Block,
+    FigureBlock,
+    Options,
+    Paragraph,
+    Report,
+    Section,
+    Table,
+    Warn,
+    Warnings,
+)
 from profiler.report.plots_common import leg_name
 from profiler.report.text import metric_label, num
+from profiler.results.run import RunManifest, RunSummary
 from profiler.store import Run, read_run
 
-LATENCY_STEMS = ("ttft", "tpot", "itl", "e2el")
+#: The statistics of request-level metrics a run's summary table shows.
 LATENCY_STATS = ("mean", "median", "p90", "p95", "p99")
-RATE_KEYS = ("request_throughput", "output_throughput", "total_token_throughput", "request_goodput")
-COUNT_KEYS = (
-    "completed",
-    "failed",
-    "duration",
-    "total_input_tokens",
-    "total_output_tokens",
-    "mean_client_lag_ms",
-    "p99_client_lag_ms",
-    "max_client_lag_ms",
-)
+COUNT_KEYS = ("completed", "failed", "duration", "total_input_tokens", "total_output_tokens")
 
 #: A load generator that sends this late is measuring itself, not the server.
 CLIENT_LAG_WARN_MS = 10.0
 FEW_REQUESTS = 30
 
 
-def summary_tables(summaries: Mapping[str, Mapping[str, Any]]) -> list[Table]:
-    """Latency (rows = family × statistic) and throughput tables, one column per leg."""
+def summary_tables(summaries: Mapping[str, RunSummary]) -> list[Table]:
+    """Latency (rows = metric × statistic) and throughput tables, one column per leg; the rows
+    come from the metric catalogue."""
     labels = list(summaries)
     cols = [leg_name(lab) for lab in labels]
+
+    def present(key: str) -> bool:
+        return any(s.get(key) is not None for s in summaries.values())
+
     lat_rows = []
-    for stem in LATENCY_STEMS:
-        for stat in LATENCY_STATS:
-            key = f"{stat}_{stem}_ms"
-            if any(key in s for s in summaries.values()):
+    rate_keys: list[str] = []
+    for metric in METRICS.values():
+        if metric.level == "run":
+            rate_keys.append(metric.summary_key(RUN_STAT))
+            continue
+        for stat in metric.summary_stats:
+            key = metric.summary_key(stat)
+            if (stat in LATENCY_STATS or metric.name == "client_lag") and present(key):
                 lat_rows.append([metric_label(key), *[num(s.get(key)) for s in summaries.values()]])
     rate_rows = [
         [metric_label(k), *[num(s.get(k)) for s in summaries.values()]]
-        for k in RATE_KEYS + COUNT_KEYS
-        if any(k in s for s in summaries.values())
+        for k in [*rate_keys, *COUNT_KEYS]
+        if present(k)
     ]
     tables = []
     if lat_rows:
@@ -76,27 +87,25 @@ def run_warnings(run: Run, frame: pd.DataFrame | None) -> list[Warn]:
     """Plain checks a reader needs before trusting one run's numbers."""
     out: list[Warn] = []
     label = run.label or None
-    status = run.manifest.get("status")
-    if status != "complete":
+    m = run.manifest
+    if m.status != "complete":
         out.append(
             Warn(
                 "incomplete",
                 (
                     "the run has not finished (still running, or its process died before saving)"
-                    if status == "running"
-                    else f"run status is {status!r}"
-                    + (f": {run.manifest['reason']}" if run.manifest.get("reason") else "")
+                    if m.status == "running"
+                    else f"run status is {m.status!r}"
+                    + (f": {m.reason}" if m.reason else "")
                     + "; numbers cover only what was measured"
                 ),
                 label,
             )
         )
-    s = run.summary
-    failed = s.get("failed") or 0
-    if failed:
-        total = failed + (s.get("completed") or 0)
-        out.append(Warn("failed_requests", f"{failed} of {total} requests failed", label))
-    lag = s.get("p99_client_lag_ms")
+    s = run.llm
+    if s.failed:
+        out.append(Warn("failed_requests", f"{s.failed} of {s.failed + s.completed} requests failed", label))
+    lag = s.value("p99_client_lag_ms")
     if lag is not None and lag > CLIENT_LAG_WARN_MS:
         out.append(
             Warn(
@@ -106,12 +115,12 @@ def run_warnings(run: Run, frame: pd.DataFrame | None) -> list[Warn]:
                 label,
             )
         )
-    completed = s.get("completed")
-    if completed is not None and completed < FEW_REQUESTS:
+    if run.summary is not None and s.completed < FEW_REQUESTS:
         out.append(
             Warn(
                 "few_requests",
-                f"only {completed} requests completed; percentiles (p99 especially) rest on very few samples",
+                f"only {s.completed} requests completed; percentiles (p99 especially) rest on very "
+                "few samples",
                 label,
             )
         )
@@ -125,7 +134,67 @@ def run_warnings(run: Run, frame: pd.DataFrame | None) -> list[Warn]:
     return out
 
 
-def facts_table(manifest: Mapping[str, Any]) -> Table:
+#: Above this share of exactly-0 inter-token gaps, ITL percentiles mix decode steps with flushes.
+COALESCED_WARN = 0.10
+
+
+def client_warnings(run: Run) -> list[Warn]:
+    """What the load generator says about itself and about the prompts' lengths."""
+    out: list[Warn] = []
+    label = run.label or None
+    s = run.llm
+    if run.manifest.tokenizer_mode == "words":
+        out.append(
+            Warn(
+                "approximate_lengths",
+                "prompt lengths are approximate: counted as words (no tokenizer, "
+                "no /tokenize on the endpoint)",
+                label,
+            )
+        )
+    coalesced = s.value("coalesced_itl_fraction")
+    if coalesced is not None and coalesced > COALESCED_WARN:
+        out.append(
+            Warn(
+                "coalesced_events",
+                f"{coalesced:.0%} of inter-token gaps are 0: those events arrived "
+                "together (the server flushed them at once, e.g. while rendering /metrics, or reads "
+                "were late), so ITL percentiles mix decode steps with flushes",
+                label,
+            )
+        )
+    if s.get("client_bound"):
+        out.append(Warn("client_bound", str(s.get("client_health")), label))
+    return out
+
+
+def headline_of(run: Run) -> str:
+    m, s = run.manifest, run.llm
+    who = " · ".join(str(x) for x in (m.model, leg_name(run.label or "run"), m.endpoint) if x)
+    text = (
+        f"{who}: {num(s.completed)} requests completed, {num(s.failed)} failed; "
+        f"mean TTFT {num(s.get('mean_ttft_ms'))} ms, mean TPOT {num(s.get('mean_tpot_ms'))} ms, "
+        f"{num(s.get('output_throughput'))} output tokens/s over {num(s.duration)} s."
+    )
+    if m.status != "complete":
+        text += f" Status: {m.status}" + (f" ({m.reason})" if m.reason else "") + " — partial results."
+    return text
+
+
+def run_summary_blocks(run: Run) -> list[Block]:
+    """What `tee-llm-prof run` prints: the headline, the summary tables, warnings, client health."""
+    blocks: list[Block] = [Paragraph(headline_of(run), emphasis=True)]
+    if run.summary is not None:
+        blocks += summary_tables({run.label or "run": run.llm})
+    blocks.append(Warnings(run_warnings(run, run.table("requests")) + client_warnings(run)))
+    health = run.llm.get("client_health")
+    if health and not run.llm.get("client_bound"):
+        blocks.append(Paragraph(f"client health: {health}"))
+    return blocks
+
+
+def facts_table(manifest_model: RunManifest) -> Table:
+    manifest = manifest_model.model_dump(mode="json")
     workload = manifest.get("workload") or {}
     rows = [
         [k, num(manifest.get(k)) if not isinstance(manifest.get(k), str) else str(manifest.get(k))]
@@ -223,18 +292,18 @@ def paper_leg_table(frame: pd.DataFrame, label: str) -> Table:
 
     view = paper.leg_view(frame)
     rows = [
-        ["samples (after filtering)", num(view.get("samples"))],
-        ["TTFT (s)", num(view.get("ttft_s"), 6)],
-        ["ITL = mean per-request decode time (s)", num(view.get("itl_s"), 6)],
-        ["TPS = mean of output tokens / decode time", num(view.get("tps"), 6)],
+        ["samples (after filtering)", num(view["samples"])],
+        ["TTFT (s)", num(view["ttft_s"], 6)],
+        ["ITL = mean per-request decode time (s)", num(view["itl_s"], 6)],
+        ["TPS = mean of output tokens / decode time", num(view["tps"], 6)],
     ]
-    for name, b in (view.get("buckets") or {}).items():
-        rows.append([f"{name}: requests / TPS", f"{num(b.get('count'))} / {num(b.get('tps'), 6)}"])
+    for name, b in view["buckets"].items():
+        rows.append([f"{name}: requests / TPS", f"{num(b['count'])} / {num(b['tps'], 6)}"])
     return Table(
         "Paper-compatible view (arXiv:2409.03992)",
         ["quantity", leg_name(label)],
         rows,
-        note=str(getattr(paper, "LABEL", "")),
+        note=paper.LABEL,
     )
 
 
@@ -242,25 +311,20 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
     run = read_run(path)
     m = run.manifest
     frame = run.table("requests")
-    s = run.summary
+    s = run.llm
     label = run.label or "run"
     title = f"Run {run.run_id}"
-    who = " · ".join(str(x) for x in (m.get("model"), leg_name(label), m.get("endpoint")) if x)
-    headline = (
-        f"{who}: {num(s.get('completed'))} requests completed, {num(s.get('failed'))} failed; "
-        f"mean TTFT {num(s.get('mean_ttft_ms'))} ms, mean TPOT {num(s.get('mean_tpot_ms'))} ms, "
-        f"{num(s.get('output_throughput'))} output tokens/s over {num(s.get('duration'))} s."
-    )
-    if m.get("status") != "complete":
-        headline += f" Status: {m.get('status')} — partial results."
+    headline = headline_of(run)
     report = Report(
         kind="run", title=title, source=Path(path), out_dir=Path(out_dir or path), headline=[headline]
     )
     report.sections.append(Section("What ran").add(facts_table(m)))
-    summary = Section("Summary").add(*summary_tables({label: s}))
+    summary = Section("Summary").add(*summary_tables({label: s}) if run.summary is not None else [])
     report.sections.append(summary if summary.blocks else summary.add(Paragraph("No summary.json (yet).")))
-    report.sections.append(Section("Data-quality warnings").add(Warnings(run_warnings(run, frame))))
-    env = environment_blocks({label: m.get("environment")}, {label: m})
+    report.sections.append(
+        Section("Data-quality warnings").add(Warnings(run_warnings(run, frame) + client_warnings(run)))
+    )
+    env = environment_blocks({label: m.environment}, {label: m.model_dump(mode="json")})
     report.sections.append(Section("Environment").add(*env))
 
     if opts is not None and opts.paper_compat and frame is not None and not frame.empty:

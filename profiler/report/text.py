@@ -1,59 +1,37 @@
 """Words and numbers: metric names a person reads, number formatting, headline sentences.
 
-Pure functions over plain dicts (comparison.json metric rows, summaries), so every format
-says the same thing in the same words.
+Pure functions over comparison.json's metric rows and summaries; names come from the metric
+catalogue (:mod:`catalog.metrics`), so every format says the same thing in the same words.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-#: metric stem → (what a person calls it, unit)
-FAMILY_LABELS: dict[str, tuple[str, str]] = {
-    "ttft": ("TTFT", "ms"),
-    "tpot": ("TPOT", "ms"),
-    "itl": ("ITL", "ms"),
-    "e2el": ("E2E latency", "ms"),
-    "client_lag": ("client lag", "ms"),
-    "request_throughput": ("requests/s (QPS)", ""),
-    "output_throughput": ("output tokens/s (TPS)", ""),
-    "total_token_throughput": ("total tokens/s", ""),
-    "request_goodput": ("goodput (req/s)", ""),
-    "duration": ("duration (s)", ""),
+from catalog.metrics import RUN_STAT, headline_metrics, lookup
+from profiler.results.comparison import MetricRow
+
+#: Summary keys that are not catalogue metrics: what a person calls them.
+OTHER_LABELS: dict[str, str] = {
+    "duration": "duration (s)",
+    "completed": "completed requests",
+    "failed": "failed requests",
+    "total_input_tokens": "prompt tokens",
+    "total_output_tokens": "output tokens",
 }
-
-STAT_LABELS = {"mean": "mean", "median": "median", "std": "std"}
-
-#: What the headline calls each family (the issue's example: "3.8% TTFT ... 2.3% decode time").
-HEADLINE_NOUNS = {
-    "ttft": "TTFT",
-    "tpot": "decode time",
-    "itl": "decode time",
-    "e2el": "end-to-end latency",
-    "output_throughput": "output tokens/s",
-    "request_throughput": "requests/s",
-}
-
-
-def split_metric(key: str) -> tuple[str, str]:
-    """``mean_ttft_ms`` → (``mean``, ``ttft``); ``p99_itl_ms`` → (``p99``, ``itl``);
-    ``output_throughput`` → (``""``, ``output_throughput``)."""
-    if key.endswith("_ms") and "_" in key[:-3]:
-        stat, stem = key[:-3].split("_", 1)
-        return stat, stem
-    return "", key
 
 
 def metric_label(key: str) -> str:
     """``p99_ttft_ms`` → ``p99 TTFT (ms)``; ``output_throughput`` → ``output tokens/s (TPS)``."""
-    stat, stem = split_metric(key)
-    name, unit = FAMILY_LABELS.get(stem, (stem.replace("_", " "), ""))
-    stat_txt = STAT_LABELS.get(stat, stat)
-    if stat:
-        return f"{stat_txt} {name} ({unit})" if unit else f"{stat_txt} {name}"
-    return f"{name} ({unit})" if unit and unit not in name else name
+    found = lookup(key)
+    if found is None:
+        return OTHER_LABELS.get(key, key.replace("_", " "))
+    metric, stat = found
+    if metric.level == "run":
+        return metric.label
+    return f"{stat} {metric.label} ({metric.unit})"
 
 
 def num(value: Any, digits: int = 3) -> str:
@@ -99,49 +77,58 @@ def ci(low: Any, high: Any, digits: int = 1) -> str:
     return f"{lo[:-1]}–{hi}"
 
 
-def significance(row: Mapping[str, Any]) -> str:
-    sig = row.get("significant")
-    if sig is None:
+def significance(row: MetricRow) -> str:
+    if row.significant is None:
         return "no CI"
-    return "significant" if sig else "not significant"
+    return "significant" if row.significant else "not significant"
 
 
-def overhead_phrase(row: Mapping[str, Any], noun: str) -> str:
+def overhead_phrase(row: MetricRow, noun: str) -> str:
     """``3.8% TTFT (95% CI 2.1–5.4%, significant)``; negative overheads keep their sign."""
-    value = row.get("overhead_pct")
-    if value is None:
+    if row.overhead_pct is None:
         return f"an unmeasured change in {noun}"
-    x = float(value)
+    x = float(row.overhead_pct)
     amount = f"{abs(x):.1f}%" if x >= 0 else f"−{abs(x):.1f}%"
-    if row.get("ci_low") is None or row.get("ci_high") is None:
+    if row.ci_low is None or row.ci_high is None:
         return f"{amount} {noun} (no confidence interval)"
-    return f"{amount} {noun} (95% CI {ci(row['ci_low'], row['ci_high'])}, {significance(row)})"
+    return f"{amount} {noun} (95% CI {ci(row.ci_low, row.ci_high)}, {significance(row)})"
 
 
-def find_metric(rows: Iterable[Mapping[str, Any]], *keys: str) -> Mapping[str, Any] | None:
+def find_metric(rows: Iterable[MetricRow], *keys: str) -> MetricRow | None:
     """The first row whose ``metric`` is one of ``keys`` (in the order of ``keys``)."""
-    by_key = {str(r.get("metric")): r for r in rows}
+    by_key = {r.metric: r for r in rows}
     for key in keys:
-        if key in by_key and by_key[key].get("overhead_pct") is not None:
+        if key in by_key and by_key[key].overhead_pct is not None:
             return by_key[key]
     return None
 
 
-def headline(model: str | None, rows: Sequence[Mapping[str, Any]], *, aa: bool = False) -> str:
-    """One sentence a reader can quote: what the TEE adds to TTFT and to decode time.
+def headline_groups() -> list[tuple[str, list[str], str]]:
+    """(noun, metric keys in order of preference, direction) of the headline, from the
+    catalogue: metrics sharing a noun stand in for each other (ITL for TPOT: "decode time")."""
+    groups: dict[str, tuple[list[str], str]] = {}
+    for m in headline_metrics():
+        assert m.headline is not None
+        stat = "mean" if m.level != "run" else RUN_STAT
+        keys, _ = groups.setdefault(m.headline, ([], m.direction))
+        keys.append(m.summary_key(stat))
+        if m.level != "run":
+            keys.append(m.summary_key("median"))
+    return [(noun, keys, direction) for noun, (keys, direction) in groups.items()]
+
+
+def headline(model: str | None, rows: Sequence[MetricRow], *, aa: bool = False) -> str:
+    """One sentence a reader can quote: what the TEE adds to TTFT and to decode time, and the
+    first throughput overhead.
 
     With an A/A comparison (the same endpoint as both legs) the sentence says plainly that
     the numbers are a calibration of measurement noise, not a TEE cost.
     """
-    ttft = find_metric(rows, "mean_ttft_ms", "median_ttft_ms")
-    decode = find_metric(rows, "mean_tpot_ms", "mean_itl_ms", "median_tpot_ms")
-    tput = find_metric(rows, "output_throughput", "request_throughput")
+    latency = [(noun, find_metric(rows, *keys)) for noun, keys, d in headline_groups() if d == "latency"]
+    parts = [overhead_phrase(r, noun) for noun, r in latency[:2] if r is not None]
+    tput = next(((noun, r) for noun, keys, d in headline_groups() if d == "throughput"
+                 and (r := find_metric(rows, *keys)) is not None), None)
     who = f"{model}: " if model else ""
-    parts = []
-    if ttft is not None:
-        parts.append(overhead_phrase(ttft, HEADLINE_NOUNS["ttft"]))
-    if decode is not None:
-        parts.append(overhead_phrase(decode, "decode time"))
     if not parts and tput is None:
         return f"{who}no overhead could be computed (no metric had values on both legs)."
     if aa:
@@ -155,6 +142,5 @@ def headline(model: str | None, rows: Sequence[Mapping[str, Any]], *, aa: bool =
     else:
         sentence = f"{who}TEE adds " + " and ".join(parts) + "." if parts else f"{who}"
     if tput is not None:
-        noun = HEADLINE_NOUNS[str(tput["metric"])]
-        sentence += f" Throughput overhead: {overhead_phrase(tput, noun)}."
+        sentence += f" Throughput overhead: {overhead_phrase(tput[1], tput[0])}."
     return sentence.strip()

@@ -9,34 +9,42 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from profiler.store import COMPARISON, MANIFEST, PROFILE, SUMMARY, is_run_dir, read_json
+from catalog.metrics import METRICS, RUN_STAT
+from profiler.results.comparison import Comparison
+from profiler.results.files import ResultFile
+from profiler.results.index import ProfileIndex
+from profiler.results.run import RunManifest
+from profiler.store import COMPARISON, PROFILE, CorruptFile, is_run_dir, read_run
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
 
-# (comparison metric, short label) shown as the headline of a profile
-HEADLINE: tuple[tuple[str, str], ...] = (
-    ("mean_ttft_ms", "TTFT"),
-    ("mean_tpot_ms", "TPOT"),
-    ("mean_itl_ms", "ITL"),
-    ("mean_e2el_ms", "E2EL"),
-    ("output_throughput", "tok/s"),
-    ("request_throughput", "req/s"),
-)
-
-# what each run measured, shown per run in GET /api/profiles/{id} (the rest: summary.json)
-RUN_SUMMARY = (
-    "completed", "failed", "duration", "mean_ttft_ms", "mean_tpot_ms", "mean_itl_ms",
-    "mean_e2el_ms", "output_throughput", "request_throughput",
-)  # fmt: skip
+R = TypeVar("R", bound=ResultFile)
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def headline_keys() -> list[tuple[str, str]]:
+    """(metric key, short label) shown as a profile's headline: the mean of every compared
+    request-level metric and the value of every run-level one, from the catalogue."""
+    out = []
+    for m in METRICS.values():
+        if not m.compared_stats or m.needs_slos:
+            continue
+        out.append((m.summary_key("mean" if m.level != "run" else RUN_STAT), m.unit if m.level == "run" else
+                    m.label))
+    return out
+
+
+def run_summary_keys() -> list[str]:
+    """What each run measured, shown per run in GET /api/profiles/{id} (the rest: summary.json)."""
+    return ["completed", "failed", "duration", *(k for k, _ in headline_keys())]
+
+
+def _load(model: type[R], path: Path) -> R | None:
     try:
-        return read_json(path)
-    except (OSError, ValueError):
-        return None  # absent, or being rewritten right now
+        return model.load(path)
+    except CorruptFile:
+        return None  # absent, or not (yet) a valid file: progress is best effort
 
 
 def run_progress(profile_dir: Path) -> dict[str, Any]:
@@ -47,15 +55,15 @@ def run_progress(profile_dir: Path) -> dict[str, Any]:
     if runs_dir.is_dir():
         for run in sorted(p for p in runs_dir.iterdir() if is_run_dir(p)):
             started += 1
-            manifest = _read(run / MANIFEST) or {}
-            if manifest.get("status") == "running":
+            manifest = _load(RunManifest, run / RunManifest.FILE)
+            if manifest is not None and manifest.status == "running":
                 current = run.name
             else:
                 done += 1
     out: dict[str, Any] = {"runs_started": started, "runs_finished": done, "current_run": current}
-    profile = _read(profile_dir / PROFILE)
+    profile = _load(ProfileIndex, profile_dir / PROFILE)
     if profile is not None:
-        out["profile_status"] = profile.get("status")
+        out["profile_status"] = profile.status
     return out
 
 
@@ -63,25 +71,18 @@ def expected_runs(n_rates: int, repeats: int, legs: int = 2) -> int:
     return n_rates * repeats * legs
 
 
-def headline(comparison: dict[str, Any]) -> list[dict[str, Any]]:
+def headline(comparison: Comparison) -> list[dict[str, Any]]:
     """The few overheads a person looks at first, with their 95% CIs."""
-    by_name = {m.get("metric"): m for m in comparison.get("metrics", []) if isinstance(m, dict)}
     out = []
-    for metric, label in HEADLINE:
-        m = by_name.get(metric)
+    for metric, label in headline_keys():
+        m = comparison.row(metric)
         if m is None:
             continue
         out.append(
             {
-                "metric": metric,
-                "label": label,
-                "unit": m.get("unit"),
-                "on": m.get("on"),
-                "off": m.get("off"),
-                "overhead_pct": m.get("overhead_pct"),
-                "ci_low": m.get("ci_low"),
-                "ci_high": m.get("ci_high"),
-                "significant": m.get("significant"),
+                "metric": metric, "label": label, "unit": m.unit, "on": m.on, "off": m.off,
+                "overhead_pct": m.overhead_pct, "ci_low": m.ci_low, "ci_high": m.ci_high,
+                "significant": m.significant,
             }
         )
     return out
@@ -99,9 +100,9 @@ class ResultStore:
         path = self.root / profile_id
         return path if path.is_dir() else None
 
-    def profile(self, profile_id: str) -> dict[str, Any] | None:
+    def profile(self, profile_id: str) -> ProfileIndex | None:
         path = self.profile_dir(profile_id)
-        return _read(path / PROFILE) if path else None
+        return _load(ProfileIndex, path / PROFILE) if path else None
 
     def load_points(self, profile_id: str) -> list[dict[str, Any]]:
         """Per load point: its name, the run ids per leg, and its headline overheads."""
@@ -110,30 +111,25 @@ class ResultStore:
         if path is None or profile is None:
             return []
         out = []
-        for point in profile.get("load_points") or []:
-            if not isinstance(point, dict):
-                continue
+        for point in profile.load_points:
             entry: dict[str, Any] = {
-                "name": point.get("name"),
-                "request_rate": point.get("request_rate"),
-                "concurrency": point.get("concurrency"),
-                "runs": {
-                    leg: [Path(str(r)).name for r in rels]
-                    for leg, rels in (point.get("runs") or {}).items()
-                    if isinstance(rels, list)
-                },
+                "name": point.name,
+                "request_rate": point.request_rate,
+                "concurrency": point.concurrency,
+                "runs": {leg: [Path(r).name for r in rels] for leg, rels in point.runs.items()},
                 "headline": [],
                 "warnings": [],
+                "comparison": point.comparison,
             }
-            rel = point.get("comparison")
-            entry["comparison"] = str(rel) if rel else None
-            comparison = _read(self._inside(path, str(rel)) / COMPARISON) if rel else None
-            if comparison:
+            comparison = (
+                _load(Comparison, self._inside(path, point.comparison) / COMPARISON)
+                if point.comparison
+                else None
+            )
+            if comparison is not None:
                 entry["headline"] = headline(comparison)
-                entry["aa"] = comparison.get("aa")
-                entry["warnings"] = [
-                    w.get("code") for w in comparison.get("warnings") or [] if isinstance(w, dict)
-                ]
+                entry["aa"] = comparison.aa
+                entry["warnings"] = [w.code for w in comparison.warnings]
             out.append(entry)
         return out
 
@@ -144,17 +140,30 @@ class ResultStore:
         runs_dir = path / "runs" if path else None
         if runs_dir is None or not runs_dir.is_dir():
             return []
-        out = []
-        for run in sorted(p for p in runs_dir.iterdir() if is_run_dir(p)):
-            manifest = _read(run / MANIFEST) or {}
-            summary = _read(run / SUMMARY) or {}
+        out: list[dict[str, Any]] = []
+        keys = run_summary_keys()
+        for run_dir in sorted(p for p in runs_dir.iterdir() if is_run_dir(p)):
+            try:
+                run = read_run(run_dir)
+            except CorruptFile as exc:
+                out.append(
+                    {
+                        "id": run_dir.name,
+                        "label": None,
+                        "status": "unreadable",
+                        "reason": str(exc),
+                        "summary": {},
+                    }
+                )
+                continue
+            s = run.llm
             out.append(
                 {
-                    "id": run.name,
-                    "label": manifest.get("label"),
-                    "status": manifest.get("status"),
-                    "reason": manifest.get("reason"),
-                    "summary": {k: summary[k] for k in RUN_SUMMARY if k in summary},
+                    "id": run_dir.name,
+                    "label": run.label,
+                    "status": run.manifest.status,
+                    "reason": run.manifest.reason,
+                    "summary": {k: s.get(k) for k in keys if s.get(k) is not None},
                 }
             )
         return out

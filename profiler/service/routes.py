@@ -157,9 +157,9 @@ async def get_profile(request: web.Request) -> web.Response:
     out["result"] = None
     if profile is not None:
         out["result"] = {
-            "status": profile.get("status"),
-            "reason": profile.get("reason"),
-            "aa": profile.get("aa"),
+            "status": profile.status,
+            "reason": profile.reason,
+            "aa": profile.aa,
             "load_points": svc.results.load_points(job.id),
             "runs": svc.results.runs(job.id),
         }

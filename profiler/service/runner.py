@@ -10,16 +10,14 @@ measurements. Each profile runs in its own process group (its own session), so:
 - a profile orphaned by a service that died is found again by its recorded pid at the next
   start, interrupted the same way, and never overlaps the next job.
 
-Progress comes from two places: JSON lines the profile prints on stdout (any line that parses
-as a JSON object with an ``event`` key is kept as ``last_event``), and the run directories
-appearing under the profile directory, which needs no cooperation from the subprocess.
+Progress comes from the run directories appearing under the profile directory, which needs no
+cooperation from the subprocess.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -28,16 +26,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from profiler.commands.profile import OVERRIDES
+from profiler.experiment.arguments import PROFILE_FIELDS
+from profiler.flags import to_argv
 from profiler.service import jobs as J
 from profiler.service.results import run_progress
 
 log = logging.getLogger("tee_llm_prof.service")
 
 CommandFactory = Callable[[J.Job, Path], Sequence[str]]
-
-# workload field → `tee-llm-prof profile` option (the overrides B's profile command accepts)
-
 
 def profile_command(models_path: Path) -> CommandFactory:
     """The real command: ``python -m profiler.cli profile --model KEY --models PATH ...``.
@@ -53,15 +49,8 @@ def profile_command(models_path: Path) -> CommandFactory:
             "--out", str(out),
             "--profile-id", job.id,
         ]  # fmt: skip
-        for field, flag in OVERRIDES.items():  # the CLI's own flag table
-            value = job.request.get(field)
-            if value is None:
-                continue
-            if isinstance(value, list):
-                cmd += [flag, ",".join(str(v) for v in value)]
-            else:
-                cmd += [flag, str(value)]
-        return cmd
+        # the CLI's own flags, generated from WorkloadSpec (profiler.flags)
+        return cmd + to_argv({f: job.request[f] for f in PROFILE_FIELDS if job.request.get(f) is not None})
 
     return build
 
@@ -146,7 +135,6 @@ class JobRunner:
         log.info("job %s: %s", job.id, " ".join(cmd))
         log_path = self.log_path(job.id)
         log_path.touch()
-        tail = _LogTail(log_path)  # before the start, so no early line is skipped
         # The profile writes straight to its log file, not to a pipe: if the service dies, an
         # orphaned profile can still print (no broken pipe) and save its results when reaped.
         with log_path.open("ab") as logf:
@@ -168,7 +156,7 @@ class JobRunner:
         interrupted_by: str | None = None
         while not exited.done():
             await asyncio.wait({exited}, timeout=self.poll_s)
-            self._update_progress(job.id, progress, tail)
+            self._update_progress(job.id, progress)
             if interrupted_by is None:
                 fresh = self.store.get(job.id)
                 if fresh is not None and fresh.cancel_requested:
@@ -177,16 +165,13 @@ class JobRunner:
                     interrupted_by = "shutdown"
                 if interrupted_by:
                     await self._interrupt(proc.pid, exited)
-        self._update_progress(job.id, progress, tail)
+        self._update_progress(job.id, progress)
         self._finish(job, proc.returncode, interrupted_by)
 
-    def _update_progress(self, job_id: str, progress: dict[str, Any], tail: _LogTail) -> None:
+    def _update_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         # Progress is best effort: an error here must never end the watch of a live profile
         # (the next job would then start beside it).
         try:
-            event = tail.last_event()
-            if event is not None:
-                progress["last_event"] = event
             progress.update(run_progress(self.profiles_dir / job_id))
             self.store.set_progress(job_id, progress)
         except Exception:
@@ -263,36 +248,3 @@ def _is_our_profile(pid: int, job_id: str) -> bool:
     # a zombie (state Z) has exited; its parent just has not reaped it yet
     state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else ""
     return state != "Z" and job_id.encode() in cmdline.split(b"\0")
-
-
-class _LogTail:
-    """Reads what the profile appended to its log since the last call (whole lines only)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
-        self.partial = b""
-
-    def last_event(self) -> dict[str, Any] | None:
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self.offset)
-                chunk = f.read(4 << 20)
-        except OSError:
-            return None
-        self.offset += len(chunk)
-        lines = (self.partial + chunk).split(b"\n")
-        self.partial = lines.pop()
-        events = [e for e in map(_json_event, lines) if e is not None]
-        return events[-1] if events else None
-
-
-def _json_event(line: bytes) -> dict[str, Any] | None:
-    text = line.strip()
-    if not text.startswith(b"{"):
-        return None
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return None
-    return obj if isinstance(obj, dict) and "event" in obj else None

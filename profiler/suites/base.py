@@ -12,9 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -165,19 +162,10 @@ def size_bytes(text: str) -> int:
 
 
 def environment() -> dict[str, Any]:
-    """Engineer E's fingerprint when present; else the host facts a suite result needs."""
-    try:
-        from profiler.env import fingerprint
+    """The host's fingerprint (profiler.env), recorded with every suite run."""
+    from profiler.env import fingerprint
 
-        return dict(fingerprint())
-    except Exception:  # absent or failing: never lose a measurement over the fingerprint
-        return {
-            "hostname": socket.gethostname(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-        }
+    return dict(fingerprint())
 
 
 # --------------------------------------------------------------------------- summary

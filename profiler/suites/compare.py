@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from profiler import __version__
 from profiler.analysis import stats
 from profiler.errors import UserError
-from profiler.store import COMPARISON, Run, is_run_dir, list_runs, read_run, utc_now, write_json
+from profiler.results.comparison import Comparison, Method, MetricRow, Warn
+from profiler.store import COMPARISON, Run, is_run_dir, list_runs, read_run, utc_now
 from profiler.suites.base import RESULTS_TABLE
 
 MIN_REPEATS_FOR_CI = 2
@@ -33,7 +35,7 @@ FEW_REPEATS = 5
 
 def is_suite_run(run: Run) -> bool:
     """A run written by a suite other than the LLM profile (it has a results table)."""
-    return run.manifest.get("kind", "llm") != "llm" and (run.path / f"{RESULTS_TABLE}.parquet").exists()
+    return run.manifest.kind != "llm" and (run.path / f"{RESULTS_TABLE}.parquet").exists()
 
 
 def overhead_row(on: np.ndarray, off: np.ndarray, direction: str) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def compare_suite_runs(on: Sequence[Run], off: Sequence[Run]) -> list[dict[str, 
     """Metric rows in comparison.json's shape for every (metric, case) both legs measured."""
     if not on or not off:
         raise UserError("compare needs at least one run per leg")
-    kinds = {str(r.manifest.get("kind")) for r in [*on, *off]}
+    kinds = {r.manifest.kind for r in [*on, *off]}
     if len(kinds) != 1:
         raise UserError(f"cannot compare runs of different suites: {sorted(kinds)}")
     suite = kinds.pop()
@@ -122,13 +124,7 @@ def expand_runs(paths: Sequence[Path]) -> list[Run]:
 
 
 def has_suite_runs(paths: Sequence[Path]) -> bool:
-    """True when any run under ``paths`` was written by a suite (the hook for ``compare``).
-
-    ``profiler.analysis.compare.compare_runs`` dispatches with::
-
-        if has_suite_runs([*on_paths, *off_paths]):
-            return compare_suite_dirs(on_paths, off_paths, out, aa=aa, n_boot=n_boot, seed=seed)
-    """
+    """True when any run under ``paths`` was written by a suite (not the LLM profile)."""
     for p in paths:
         p = Path(p)
         for found in [p] if is_run_dir(p) else list_runs(p):
@@ -142,7 +138,7 @@ def _warnings(rows: list[dict[str, Any]], on: Sequence[Run], off: Sequence[Run])
     for leg, runs in (("on", on), ("off", off)):
         for r in runs:
             if not r.complete:
-                why = f"{r.run_id} is {r.manifest.get('status')}: {r.manifest.get('reason')}"
+                why = f"{r.run_id} is {r.manifest.status}: {r.manifest.reason}"
                 out.append({"code": "incomplete_run", "leg": leg, "message": why})
     n_min = min((min(r["n_on"], r["n_off"]) for r in rows), default=0)
     if rows and n_min < MIN_REPEATS_FOR_CI:
@@ -160,37 +156,29 @@ def compare_suite_dirs(
     out: Path,
     *,
     aa: bool = False,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Compare suite runs and write ``<out>/comparison.json``; returns its content."""
+    **_: Any,
+) -> Comparison:
+    """Compare suite runs and write ``<out>/comparison.json``; returns it."""
     on_runs = expand_runs([on] if isinstance(on, (str, Path)) else list(on))
     off_runs = expand_runs([off] if isinstance(off, (str, Path)) else list(off))
     if not all(is_suite_run(r) for r in [*on_runs, *off_runs]):
         raise UserError("every run given must be a suite run (manifest kind other than 'llm')")
     rows = compare_suite_runs(on_runs, off_runs)
-    suite = str(on_runs[0].manifest.get("kind"))
-    result: dict[str, Any] = {
-        "schema_version": 1,
-        "kind": "comparison",
-        "suite": suite,
-        "model": None,
-        "aa": aa,
-        "created": utc_now(),
-        "on_runs": [str(r.path) for r in on_runs],
-        "off_runs": [str(r.path) for r in off_runs],
-        "method": {"bootstrap": "repetitions", "n_boot": n_boot, "confidence": stats.CONFIDENCE, "seed": seed,
-                   "interval": "Welch t on log per-repetition values"},
-        "metrics": rows,
-        "paper_compat": None,
-        "token_volume": {"bins": [], "fit": None, "reason": f"not applicable to the {suite} suite"},
-        "warnings": _warnings(rows, on_runs, off_runs),
-        "environment": {
-            "on": on_runs[0].manifest.get("environment") or {},
-            "off": off_runs[0].manifest.get("environment") or {},
-        },
-    }
+    result = Comparison(
+        subject=on_runs[0].manifest.kind,
+        tool_version=__version__,
+        model=None,
+        aa=aa,
+        created=utc_now(),
+        on_runs=[str(r.path) for r in on_runs],
+        off_runs=[str(r.path) for r in off_runs],
+        method=Method(bootstrap="repetitions", n_boot=None, confidence=stats.CONFIDENCE, seed=None,
+                      interval="Welch t on log per-repetition values"),
+        metrics=[MetricRow(**r) for r in rows],
+        warnings=[Warn(**w) for w in _warnings(rows, on_runs, off_runs)],
+        environment={"on": on_runs[0].manifest.environment, "off": off_runs[0].manifest.environment},
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / COMPARISON, result)
+    result.save(out / COMPARISON)
     return result

@@ -1,7 +1,7 @@
 """llm: the main suite — LLM serving under a TEE — is the profile itself, registered here so
 every suite is listed and run the same way. ``tee-llm-prof suite llm --model KEY …`` is exactly
-``tee-llm-prof profile --model KEY …`` (both legs, load points, repeats, compare, report): the
-options and the run come from the profile command, imported only when this suite is used.
+``tee-llm-prof profile --model KEY …`` (both legs, load points, blocks, compare, report): the
+options and the job come from the experiment package, imported only when this suite is used.
 """
 
 from __future__ import annotations
@@ -12,22 +12,22 @@ from profiler.suites.base import SUITES, Suite
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from profiler.commands.profile import add_arguments
+    from profiler.experiment.arguments import add_profile_arguments
 
-    add_arguments(p)
+    add_profile_arguments(p)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from profiler.commands.profile import run
+    from profiler.experiment.profile_job import ProfileJob, run_job
 
-    return int(run(args) or 0)
+    return run_job(ProfileJob.from_args(args))
 
 
 SUITES.add(
     "llm",
     Suite(
         name="llm",
-        help="LLM serving: the full profile (both legs, load points, repeats, CIs) — same as `profile`",
+        help="LLM serving: the full profile (both legs, load points, blocks, CIs) — same as `profile`",
         description="The main suite: TTFT, ITL/TPOT, E2EL, tokens/s and requests/s on the TEE-on "
         "and TEE-off endpoints with overheads and 95% CIs. It is the `profile` command; see "
         "`tee-llm-prof profile --help` for where the legs come from.\n\n"

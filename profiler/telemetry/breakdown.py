@@ -202,7 +202,7 @@ def _late_warmup(warmup: pd.DataFrame | None, opening_scrape_ns: int) -> int:
 
 
 def _field_reasons(run: Run) -> dict[str, str]:
-    tele = run.manifest.get("telemetry") or run.summary.get("telemetry") or {}
+    tele = run.manifest.telemetry or {}
     nvml = tele.get("nvml") or {}
     reasons = dict(nvml.get("fields") or {})
     if nvml.get("reason"):

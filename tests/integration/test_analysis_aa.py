@@ -18,7 +18,7 @@ import pytest
 
 from profiler.analysis.compare import compare_runs
 from profiler.config import WorkloadSpec
-from profiler.runs import execute_run
+from tests.support.runs import run_once
 from tests.support.servers import gt_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -32,7 +32,7 @@ def test_aa_on_the_ground_truth_server_contains_zero(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "20", "--itl-ms", "4") as url:
         for label in ("on", "off", "off", "on"):
             runs[label].append(
-                execute_run(
+                run_once(
                     tmp_path / "runs",
                     endpoint=url,
                     served_model="gt-model",
@@ -43,18 +43,16 @@ def test_aa_on_the_ground_truth_server_contains_zero(tmp_path: Path) -> None:
                 )
             )
     result = compare_runs(runs["on"], runs["off"], tmp_path / "cmp", aa=True, n_boot=1000, confidence=0.99)
-    assert result["method"]["bootstrap"] == "repetitions"
-    assert result["aa"] is True
-    rows = result["metrics"]
-    assert rows and all(r["ci_low"] is not None for r in rows), [
-        r["metric"] for r in rows if r["ci_low"] is None
-    ]
-    outside = [(r["metric"], r["ci_low"], r["ci_high"]) for r in rows if not r["ci_low"] <= 0 <= r["ci_high"]]
+    assert result.method.bootstrap == "repetitions"
+    assert result.aa is True
+    rows = result.metrics
+    assert rows and all(r.ci_low is not None for r in rows), [r.metric for r in rows if r.ci_low is None]
+    outside = [(r.metric, r.ci_low, r.ci_high) for r in rows if not (r.ci_low or 0) <= 0 <= (r.ci_high or 0)]
     assert not outside, outside
     # The ground truth is visible through the pipeline: TTFT ≈ 20 ms, ITL ≈ 4 ms (generous: shared CPU).
-    by = {r["metric"]: r for r in rows}
-    assert 15 <= by["mean_ttft_ms"]["off"] <= 60
-    assert 3 <= by["p50_itl_ms"]["off"] <= 12
+    by = {r.metric: r for r in rows}
+    assert 15 <= (by["mean_ttft_ms"].off or 0) <= 60
+    assert 3 <= (by["p50_itl_ms"].off or 0) <= 12
     at95 = compare_runs(runs["on"], runs["off"], tmp_path / "cmp95", aa=True, n_boot=1000)
-    misses = [r["metric"] for r in at95["metrics"] if r["significant"]]
+    misses = [r.metric for r in at95.metrics if r.significant]
     assert len(misses) <= 2, misses

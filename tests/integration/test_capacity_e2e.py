@@ -100,11 +100,11 @@ def test_sweep_then_plan_on_two_ground_truth_servers(
     sweep = tmp_path / "sweeps" / "s"
     data = json.loads((sweep / "sweep.json").read_text())
     assert data["status"] == "complete" and not data["aa"]
-    assert data["mode"] == ("concurrency" if flag == "--concurrency" else "rate")
+    assert data["sweep"]["mode"] == ("concurrency" if flag == "--concurrency" else "rate")
     assert (sweep / "pareto.png").stat().st_size > 10_000
 
     for label in ("on", "off"):
-        leg = data["legs"][label]
+        leg = data["sweep"]["legs"][label]
         measured = [p["load"] for p in leg["points"]]
         # saturation is real: 4 decode slots, so the leg stops by itself before the last load
         assert leg["saturation"]["saturated"], leg["saturation"]
@@ -112,7 +112,7 @@ def test_sweep_then_plan_on_two_ground_truth_servers(
         for rec in leg["points"]:
             manifest = json.loads((sweep / rec["run"] / "manifest.json").read_text())
             assert manifest["label"] == label and manifest["status"] == "complete"
-            assert manifest["sweep"]["load"] == rec["load"]
+            assert manifest["experiment"]["load"] == rec["load"] and manifest["experiment"]["kind"] == "sweep"
             if flag == "--concurrency":
                 assert manifest["workload"]["concurrency"] == rec["load"]
             else:
@@ -129,7 +129,7 @@ def test_sweep_then_plan_on_two_ground_truth_servers(
 
     cap = {}
     for label in ("on", "off"):
-        qps, tokens_per_request = _hand_capacity(sweep, data["legs"][label]["points"], ttft_slo)
+        qps, tokens_per_request = _hand_capacity(sweep, data["sweep"]["legs"][label]["points"], ttft_slo)
         cap[label] = qps
         leg = plan["legs"][label]
         replicas = math.ceil(TARGET / qps)
@@ -146,8 +146,8 @@ def test_sweep_then_plan_on_two_ground_truth_servers(
     assert overhead["value_pct"] == pytest.approx(100 * (cap["off"] - cap["on"]) / cap["off"], rel=1e-9)
     assert overhead["ci_low_pct"] <= overhead["ci_high_pct"] and overhead["n_valid"] > 300
     # "on" is the slower server: it must show the larger per-request latency at the lowest load
-    s_on = _summary(sweep, data["legs"]["on"]["points"][0])
-    s_off = _summary(sweep, data["legs"]["off"]["points"][0])
+    s_on = _summary(sweep, data["sweep"]["legs"]["on"]["points"][0])
+    s_off = _summary(sweep, data["sweep"]["legs"]["off"]["points"][0])
     assert s_on["mean_e2el_ms"] > s_off["mean_e2el_ms"]
 
     cp = plan["cost_performance"]

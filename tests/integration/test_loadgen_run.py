@@ -17,8 +17,9 @@ import pytest
 from loadgen.metrics import REQUEST_COLUMNS
 from profiler.config import WorkloadSpec
 from profiler.errors import UserError
-from profiler.runs import execute_run
+from profiler.results.run import ExperimentRef
 from profiler.store import read_run
+from tests.support.runs import run_once
 from tests.support.servers import ROOT, free_port, gt_log, gt_server
 
 pytestmark = pytest.mark.integration
@@ -32,18 +33,19 @@ def wl(**kw: object) -> WorkloadSpec:
 
 def test_run_directory_contract(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "10", "--itl-ms", "2") as url:
-        path = execute_run(
+        path = run_once(
             tmp_path, endpoint=url, served_model="gt-model", workload=wl(slos={"ttft": 1000}),
             label="off", model_key="tiny", engine={"name": "external"}, progress=False,
-            metrics_url=url + "/metrics", extra_manifest={"profile_id": "p1"},
+            metrics_url=url + "/metrics",
+            experiment=ExperimentRef(kind="profile", id="p1", leg="off", point="rate=inf"),
         )
         log = gt_log(url)
     run = read_run(path)
-    m = run.manifest
-    assert run.complete and m["label"] == "off" and m["model"] == "tiny" and m["profile_id"] == "p1"
+    m = run.manifest.model_dump()
+    assert run.complete and m["label"] == "off" and m["model"] == "tiny" and m["experiment"]["id"] == "p1"
     assert m["tokenizer_mode"] == "endpoint"  # the ground-truth server answers /tokenize
     assert m["environment"]["host"] and m["tool_version"]
-    assert m["workload"]["num_requests"] == 24 and m["request_rate"] == "inf"
+    assert m["workload"]["num_requests"] == 24 and math.isinf(m["request_rate"])
     assert m["loadgen"]["warmup_requests"] == 4 and m["loadgen"]["schedule"] == "inf"
     req = run.requests
     assert set(REQUEST_COLUMNS) <= set(req.columns) and len(req) == 24
@@ -52,7 +54,7 @@ def test_run_directory_contract(tmp_path: Path) -> None:
     warm = run.table("warmup")
     assert warm is not None and len(warm) == 4 and warm["warmup"].all()
     assert len(log["requests"]) == 28  # 4 warm-up + 24 measured, nothing else sent
-    s = run.summary
+    s = run.llm.model_dump()
     assert s["completed"] == 24 and s["failed"] == 0 and s["request_goodput"] > 0
     assert s["tokenizer_mode"] == "endpoint" and isinstance(s["client_bound"], bool)
     assert run.table("server_metrics") is not None
@@ -60,9 +62,9 @@ def test_run_directory_contract(tmp_path: Path) -> None:
 
 def test_same_seed_same_prompts_in_the_same_order(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "1", "--itl-ms", "1") as url:
-        a = execute_run(tmp_path / "a", endpoint=url, served_model="m", workload=wl(), progress=False)
-        b = execute_run(tmp_path / "b", endpoint=url, served_model="m", workload=wl(), progress=False)
-        c = execute_run(tmp_path / "c", endpoint=url, served_model="m", workload=wl(seed=1), progress=False)
+        a = run_once(tmp_path / "a", endpoint=url, served_model="m", workload=wl(), progress=False)
+        b = run_once(tmp_path / "b", endpoint=url, served_model="m", workload=wl(), progress=False)
+        c = run_once(tmp_path / "c", endpoint=url, served_model="m", workload=wl(seed=1), progress=False)
     ha, hb, hc = (read_run(p).requests["prompt_hash"].tolist() for p in (a, b, c))
     assert ha == hb and ha != hc
 
@@ -78,14 +80,14 @@ def test_same_seed_same_prompts_in_the_same_order(tmp_path: Path) -> None:
 )
 def test_failures_are_recorded_not_fatal(tmp_path: Path, fault: str, expect: str) -> None:
     with gt_server("--ttft-ms", "5", "--itl-ms", "1", "--fault", fault, "--fault-every", "3") as url:
-        path = execute_run(tmp_path, endpoint=url, served_model="m", workload=wl(), progress=False)
+        path = run_once(tmp_path, endpoint=url, served_model="m", workload=wl(), progress=False)
     run = read_run(path)
     req = run.requests
     bad = req[~req["ok"]]
     assert run.complete and len(req) == 24
     assert 6 <= len(bad) <= 10  # every third request the server saw (warm-ups included)
     assert all(str(e).startswith(expect) for e in bad["error"]), bad["error"].tolist()
-    assert req["ok"].sum() >= 14 and run.summary["failed"] == len(bad)
+    assert req["ok"].sum() >= 14 and run.llm.failed == len(bad)
     if fault == "drop":  # the next request on that slot opened a new connection, timed apart
         fresh = req[req["new_connection"]]
         assert len(fresh) >= 1 and (fresh["connect_ms"] > 0).all()
@@ -93,7 +95,7 @@ def test_failures_are_recorded_not_fatal(tmp_path: Path, fault: str, expect: str
 
 def test_slow_response_head_is_not_hidden(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "40", "--itl-ms", "1", "--fault", "slow_headers") as url:
-        path = execute_run(
+        path = run_once(
             tmp_path, endpoint=url, served_model="m", workload=wl(num_requests=8), progress=False
         )
     req = read_run(path).requests
@@ -102,7 +104,7 @@ def test_slow_response_head_is_not_hidden(tmp_path: Path) -> None:
 
 def test_timeout_is_a_recorded_failure(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "3000", "--itl-ms", "1") as url:
-        path = execute_run(
+        path = run_once(
             tmp_path, endpoint=url, served_model="m", progress=False,
             workload=wl(num_requests=4, concurrency=4, warmup=0, timeout_s=0.3),
         )
@@ -113,9 +115,9 @@ def test_timeout_is_a_recorded_failure(tmp_path: Path) -> None:
 def test_unreachable_endpoint_is_one_clear_error(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(UserError, match="cannot reach"):
-        execute_run(tmp_path, endpoint=url, served_model="m", workload=wl(), progress=False)
+        run_once(tmp_path, endpoint=url, served_model="m", workload=wl(), progress=False)
     (run_dir,) = tmp_path.iterdir()
-    assert read_run(run_dir).manifest["status"] == "incomplete"
+    assert read_run(run_dir).manifest.status == "incomplete"
 
 
 def when_served(url: str, n: int, action: object) -> threading.Thread:
@@ -141,12 +143,12 @@ def test_stop_flag_saves_an_incomplete_run(tmp_path: Path) -> None:
     stop = threading.Event()
     with gt_server("--ttft-ms", "20", "--itl-ms", "20") as url:
         when_served(url, 12, stop.set)
-        path = execute_run(
+        path = run_once(
             tmp_path, endpoint=url, served_model="m", progress=False, stop=stop,
             workload=wl(num_requests=200, output_len=20),
         )
     run = read_run(path)
-    assert run.manifest["status"] == "incomplete" and run.manifest["reason"] == "stopped"
+    assert run.manifest.status == "incomplete" and run.manifest.reason == "stopped"
     req = run.requests
     assert 0 < req["ok"].sum() < 200
     assert set(req.loc[~req["ok"], "error"]) <= {"cancelled: the run was stopped"}
@@ -154,7 +156,7 @@ def test_stop_flag_saves_an_incomplete_run(tmp_path: Path) -> None:
 
 def test_duration_stops_sending(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "10", "--itl-ms", "5") as url:
-        path = execute_run(
+        path = run_once(
             tmp_path, endpoint=url, served_model="m", progress=False, request_rate=20.0,
             workload=wl(num_requests=1000, duration_s=1.0),
         )
@@ -162,7 +164,7 @@ def test_duration_stops_sending(tmp_path: Path) -> None:
     req = run.requests
     # seed 0 puts 14 of the 1000 Poisson arrivals inside the first second; none after is sent
     assert run.complete and 1 <= len(req) <= 14 and req["ok"].all()
-    assert ((req["target_ns"] - run.manifest["t0_ns"]) < 1_000_000_000).all()
+    assert ((req["target_ns"] - int(run.manifest.t0_ns or 0)) < 1_000_000_000).all()
 
 
 def test_server_death_mid_run(tmp_path: Path) -> None:
@@ -176,14 +178,14 @@ def test_server_death_mid_run(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/health", proc=server)
         when_served(url, 20, server.kill)
-        path = execute_run(tmp_path, endpoint=url, served_model="m", progress=False,
+        path = run_once(tmp_path, endpoint=url, served_model="m", progress=False,
                            workload=wl(num_requests=500, output_len=10))
     finally:
         server.kill()
         server.wait()
     run = read_run(path)
-    assert run.manifest["status"] == "incomplete"
-    assert run.manifest["reason"].startswith("server unreachable")
+    assert run.manifest.status == "incomplete"
+    assert str(run.manifest.reason).startswith("server unreachable")
     assert run.requests["ok"].sum() > 0 and len(run.requests) < 500
 
 
@@ -194,7 +196,7 @@ def test_cli_run_and_ctrl_c(tmp_path: Path) -> None:
         done = subprocess.run([*cli, "--num-requests", "12", "--out", str(tmp_path / "ok")],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert "client health" in done.stdout and "TTFT ms" in done.stdout
+        assert "client health" in done.stdout and "TTFT (ms)" in done.stdout
         (ok_dir,) = (tmp_path / "ok").iterdir()
         assert read_run(ok_dir).complete
 
@@ -210,10 +212,10 @@ def test_cli_run_and_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     (int_dir,) = (tmp_path / "int").iterdir()
     run = read_run(int_dir)
-    assert run.manifest["status"] == "incomplete" and run.manifest["reason"] == "interrupted"
+    assert run.manifest.status == "incomplete" and run.manifest.reason == "interrupted"
     assert 0 < len(run.requests) < 5000
     assert json.loads((int_dir / "summary.json").read_text())["completed"] > 0
-    assert math.isfinite(run.summary["mean_ttft_ms"])
+    assert math.isfinite(run.llm.get("mean_ttft_ms"))
 
 
 def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
@@ -222,4 +224,4 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
          "m", "--out", str(tmp_path), "--slo", "ttft"], cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
-    assert out.stderr.startswith("error: --slo expects KEY=MS")
+    assert out.stderr.startswith("error: argument --slo: expected KEY=MS")

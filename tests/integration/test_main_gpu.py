@@ -33,10 +33,11 @@ def test_dummy_weight_profile_on_vllm_cuda(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr[-3000:]
     prof = read_json(tmp_path / "gpu" / "profile.json")
-    assert prof["engine"]["name"] == "vllm-cuda" and prof["engine"]["load_format"] == "dummy"
+    engine = prof["legs"]["on"]["engine"]
+    assert engine["name"] == "vllm-cuda" and engine["load_format"] == "dummy"
     for label in ("on", "off"):
         (rel,) = prof["load_points"][0]["runs"][label]
         run = read_run(tmp_path / "gpu" / rel)
-        assert run.complete and run.summary["completed"] == 16
+        assert run.complete and run.llm.completed == 16
         assert (run.requests["output_tokens"] == 64).all()
-        assert run.summary["mean_ttft_ms"] > 0 and run.summary["mean_tpot_ms"] > 0
+        assert run.llm.get("mean_ttft_ms") > 0 and run.llm.get("mean_tpot_ms") > 0

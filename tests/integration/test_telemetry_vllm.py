@@ -24,15 +24,15 @@ N_REQUESTS = 24
 def test_real_vllm_run_gives_a_latency_split(tmp_path: Path) -> None:
     pytest.importorskip("vllm")
     from profiler.config import WorkloadSpec, get_model
-    from profiler.orchestrator import legs
-    from profiler.runs import execute_run
+    from profiler.experiment.legs import resolve_legs
+    from tests.support.runs import run_once
 
     entry = get_model("tiny-llama")
     workload = WorkloadSpec(num_requests=N_REQUESTS, concurrency=8, input_len=32, output_len=16,
                             warmup=2, seed=0)
-    with legs(entry, key="tiny-llama", log_dir=tmp_path / "logs") as (on, _off):
+    with resolve_legs(entry, key="tiny-llama", log_dir=tmp_path / "logs") as (on, _off):
         assert on.metrics_url
-        run = execute_run(tmp_path / "runs", endpoint=on.base_url, served_model=on.served_model,
+        run = run_once(tmp_path / "runs", endpoint=on.base_url, served_model=on.served_model,
                           workload=workload, label="on", model_key="tiny-llama",
                           metrics_url=on.metrics_url, progress=False)
         with urllib.request.urlopen(on.metrics_url, timeout=10) as r:

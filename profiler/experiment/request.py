@@ -1,11 +1,11 @@
-"""``execute_run``: one workload against one endpoint → one run directory (DESIGN §5).
+"""One LLM run: a :class:`RunRequest` value in, one run directory out (DESIGN §5).
 
-Builds the prompts (counting tokens with a tokenizer, the endpoint's /tokenize, or words —
-recorded as ``tokenizer_mode``), fingerprints the environment, drives the load inside a
-TelemetrySession, and writes manifest.json, requests.parquet (measured requests only),
+:func:`execute` builds the prompts (counting tokens with a tokenizer, the endpoint's /tokenize,
+or words — recorded as ``tokenizer_mode``), fingerprints the environment, drives the load
+inside a TelemetrySession, and writes manifest.json, requests.parquet (measured requests only),
 warmup.parquet (the warm-up requests, kept for their connection timings), summary.json and the
 telemetry tables. Whatever stops the run early, what was measured is written with
-``status: incomplete`` and the reason; Ctrl-C is re-raised after saving.
+``status: incomplete`` and the reason; Ctrl-C and SIGTERM are re-raised after saving.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from loadgen.workload import DatasetArgs, Prompt, build_prompts
 from profiler.config import WorkloadSpec
 from profiler.env import fingerprint
 from profiler.errors import UserError
+from profiler.experiment.legs import Leg
+from profiler.results.run import ExperimentRef
 from profiler.store import STATUS_COMPLETE, STATUS_INCOMPLETE, RunWriter
 from profiler.telemetry import TelemetrySession
 
@@ -38,22 +40,49 @@ WARMUP_SEED_OFFSET = 1_000_003
 CLIENT = "tee-llm-prof loadgen: raw HTTP/1.1 keep-alive on uvloop, stamps in data_received"
 
 
-def make_prompts(
-    workload: WorkloadSpec, counter: TokenCounter
-) -> tuple[list[Prompt], list[Prompt]]:
+@dataclass(frozen=True)
+class ClientOptions:
+    """How the load generator runs (not what it sends)."""
+
+    workers: int = 1
+    progress: bool = True
+    tls_ca: str | None = None
+    tls_verify: bool = True
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything one run needs: where to write, which leg, what to send at which rate."""
+
+    out: Path  # the directory the run directory is created in
+    leg: Leg
+    workload: WorkloadSpec  # resolved for this run (its seed is the block's seed)
+    request_rate: float = math.inf
+    model_key: str | None = None
+    experiment: ExperimentRef | None = None
+    client: ClientOptions = ClientOptions()
+    run_id: str | None = None
+    stop: StopFlag | None = None
+    #: called with the run directory as soon as it exists (the experiment lists it at once)
+    on_start: Callable[[Path], None] | None = None
+
+
+def make_prompts(workload: WorkloadSpec, counter: TokenCounter) -> tuple[list[Prompt], list[Prompt]]:
     """(measured prompts, warm-up prompts) for a workload; the same seed gives the same lists."""
     args = DatasetArgs(
-        num=workload.num_requests, input_len=workload.input_len, output_len=workload.output_len,
-        range_ratio=workload.range_ratio, prefix_len=workload.prefix_len, seed=workload.seed,
+        num=workload.num_requests,
+        input_len=workload.input_len,
+        output_len=workload.output_len,
+        range_ratio=workload.range_ratio,
+        prefix_len=workload.prefix_len,
+        seed=workload.seed,
     )
     try:
         prompts = build_prompts(workload.dataset, args, counter)
         n_warm = workload.effective_warmup
         warm = (
             build_prompts(
-                workload.dataset,
-                replace(args, num=n_warm, seed=workload.seed + WARMUP_SEED_OFFSET),
-                counter,
+                workload.dataset, replace(args, num=n_warm, seed=workload.seed + WARMUP_SEED_OFFSET), counter
             )
             if n_warm
             else []
@@ -75,8 +104,13 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], No
 
     console = Console(stderr=True)
     with Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(label, total=None)
 
@@ -90,92 +124,103 @@ def _lengths(prompts: list[Prompt]) -> dict[str, Any]:
     ins = np.array([p.input_tokens for p in prompts])
     outs = np.array([p.output_tokens for p in prompts])
     return {
-        "input_tokens_mean": float(ins.mean()), "input_tokens_min": int(ins.min()),
-        "input_tokens_max": int(ins.max()), "output_tokens_mean": float(outs.mean()),
+        "input_tokens_mean": float(ins.mean()),
+        "input_tokens_min": int(ins.min()),
+        "input_tokens_max": int(ins.max()),
+        "output_tokens_mean": float(outs.mean()),
     }
 
 
-def execute_run(
-    out: Path,
-    *,
-    endpoint: str,
-    served_model: str,
-    workload: WorkloadSpec,
-    request_rate: float = math.inf,
-    label: str = "run",
-    model_key: str | None = None,
-    engine: dict[str, Any] | None = None,
-    tokenizer: str | None = None,
-    extra_manifest: dict[str, Any] | None = None,
-    metrics_url: str | None = None,
-    workers: int = 1,
-    progress: bool = True,
-    stop: StopFlag | None = None,
-    run_id: str | None = None,
-    tls_ca: str | None = None,
-    tls_verify: bool = True,
-) -> Path:
-    """Run ``workload`` at ``request_rate`` against ``endpoint``; return the run directory.
+def execute(req: RunRequest) -> Path:
+    """Run ``req`` and return its run directory.
 
     The directory is complete, or ``status: incomplete`` with a reason when the run stopped
     early (server unreachable mid-run, stop flag); on Ctrl-C it is saved, then
     KeyboardInterrupt is re-raised. An endpoint that cannot be reached at all raises UserError
     (after writing the incomplete directory).
     """
+    leg, workload = req.leg, req.workload
     try:
-        counter = resolve_counter(tokenizer, endpoint, served_model)
+        counter = resolve_counter(leg.tokenizer, leg.base_url, leg.served_model)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     prompts, warm = make_prompts(workload, counter)
+    client = req.client
     spec = RunSpec(
-        base_url=endpoint, model=served_model, prompts=prompts, api=workload.api,
-        concurrency=workload.concurrency, request_rate=request_rate, burstiness=workload.burstiness,
-        ramp_up_s=workload.ramp_up_s, seed=workload.seed, warmup_prompts=warm,
-        duration_s=workload.duration_s, timeout_s=workload.timeout_s, workers=workers,
-        tls_ca=tls_ca, tls_verify=tls_verify,
+        base_url=leg.base_url,
+        model=leg.served_model,
+        prompts=prompts,
+        api=workload.api,
+        concurrency=workload.concurrency,
+        request_rate=req.request_rate,
+        schedule=workload.schedule,
+        burstiness=workload.burstiness,
+        ramp_up_s=workload.ramp_up_s,
+        seed=workload.seed,
+        warmup_prompts=warm,
+        duration_s=workload.duration_s,
+        timeout_s=workload.timeout_s,
+        workers=client.workers,
+        tls_ca=client.tls_ca,
+        tls_verify=client.tls_verify,
     )
     manifest: dict[str, Any] = {
-        "label": label,
-        "model": model_key or served_model,
-        "served_model": served_model,
-        "endpoint": endpoint,
-        "metrics_url": metrics_url,
-        "engine": engine or {},
+        "label": leg.name,
+        "model": req.model_key or leg.served_model,
+        "served_model": leg.served_model,
+        "endpoint": leg.base_url,
+        "metrics_url": leg.metrics_url,
+        "engine": dict(leg.engine),
         "workload": {**workload.model_dump(mode="json"), "request_rates": None},
-        "request_rate": request_rate,
+        "request_rate": req.request_rate,
         "tokenizer_mode": counter.mode,
         "tokenizer": counter.source,
         "prompt_lengths": _lengths(prompts),
         "loadgen": {
             "client": CLIENT,
-            "workers": workers,
-            "schedule": schedule_name(request_rate, workload.burstiness),
+            "workers": client.workers,
+            "schedule": workload.schedule or schedule_name(req.request_rate, workload.burstiness),
             "warmup_requests": len(warm),
-            "tls": {"ca": tls_ca, "verify": tls_verify} if endpoint.startswith("https") else None,
+            "tls": {"ca": client.tls_ca, "verify": client.tls_verify}
+            if leg.base_url.startswith("https")
+            else None,
         },
-        "environment": fingerprint(endpoint),
-        **(extra_manifest or {}),
+        "environment": fingerprint(leg.base_url),
+        "experiment": req.experiment,
     }
-    writer = RunWriter(Path(out), manifest, run_id=run_id)
+    writer = RunWriter(Path(req.out), manifest, run_id=req.run_id)
     writer.start()
-    tele = TelemetrySession(metrics_url=metrics_url)
+    if req.on_start is not None:
+        req.on_start(writer.path)
+    tele = TelemetrySession(metrics_url=leg.metrics_url)
     result: RunResult | None = None
     try:
-        with tele, _progress_bar(progress, f"{label} rate={request_rate:g}") as bar:
-            result = run(spec, progress=bar, stop=stop)
+        with tele, _progress_bar(client.progress, f"{leg.name} rate={req.request_rate:g}") as bar:
+            result = run(spec, progress=bar, stop=req.stop)
     except ConnectionError as exc:
-        writer.finish(status=STATUS_INCOMPLETE, reason=f"cannot reach endpoint: {exc}",
-                      tables=tele.tables(), telemetry=tele.summary())
-        raise UserError(f"cannot reach {endpoint}: {exc}; is the server up?") from None
+        writer.finish(
+            status=STATUS_INCOMPLETE,
+            reason=f"cannot reach endpoint: {exc}",
+            tables=tele.tables(),
+            telemetry=tele.summary(),
+        )
+        raise UserError(f"cannot reach {leg.base_url}: {exc}; is the server up?") from None
     except KeyboardInterrupt:
-        writer.finish(status=STATUS_INCOMPLETE, reason="interrupted before any request was sent",
-                      tables=tele.tables(), telemetry=tele.summary())
+        writer.finish(
+            status=STATUS_INCOMPLETE,
+            reason="interrupted before any request was sent",
+            tables=tele.tables(),
+            telemetry=tele.summary(),
+        )
         raise
     return _save(writer, result, workload, tele, counter)
 
 
 def _save(
-    writer: RunWriter, result: RunResult, workload: WorkloadSpec, tele: TelemetrySession,
+    writer: RunWriter,
+    result: RunResult,
+    workload: WorkloadSpec,
+    tele: TelemetrySession,
     counter: TokenCounter,
 ) -> Path:
     frame = result.frame

@@ -1,4 +1,8 @@
-"""Rich tables: the throughput–latency table of each leg and the plan's summary."""
+"""Sweep and plan views: the throughput–latency table of each leg, and the plan's summary.
+
+Tables are report blocks (:mod:`profiler.report.model`), drawn by any format; the commands
+print them with :func:`profiler.report.show`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from profiler.capacity.points import DEFAULT_METRICS, LoadPoint, SloStat
 from profiler.capacity.saturation import Saturation
 from profiler.capacity.slo import Capacity, Slos
 from profiler.capacity.sweepfile import SweepData
+from profiler.report.model import Table
 
 LEG_TITLE = {"on": "TEE on", "off": "TEE off"}
 
@@ -35,46 +37,39 @@ def leg_table(
     metrics: list[SloStat] = list(dict.fromkeys([*(slos.limits if slos else ()), *DEFAULT_METRICS]))
     title = f"{LEG_TITLE.get(label, label)}: throughput vs latency (ms)"
     # short headers: the table must stay readable in an 80-column terminal or a log file
-    table = Table(title=title, title_justify="left", pad_edge=False)
-    table.add_column("conc" if mode == "concurrency" else "rate", justify="right")
-    table.add_column("req/s", justify="right")
-    table.add_column("tok/s", justify="right")
-    for m in metrics:
-        table.add_column(m.label.replace(" (ms)", ""), justify="right")
-    table.add_column("fail", justify="right")
+    columns = ["conc" if mode == "concurrency" else "rate", "req/s", "tok/s"]
+    columns += [m.label.replace(" (ms)", "") for m in metrics] + ["fail"]
     if mode != "concurrency":
-        table.add_column("p99 lag", justify="right")
+        columns.append("p99 lag")
     if slos:
-        table.add_column("SLO", justify="center")
-    table.add_column("note")
+        columns.append("SLO")
+    columns.append("note")
+    rows = []
     for k, p in enumerate(points):
         row = [f"{p.load:g}", _f(p.qps, 2), _f(p.output_tps, 0)]
         for m in metrics:
             v = p.value(m)
             over = slos is not None and m in slos.limits and not v <= slos.limits[m]
-            row.append(f"[red]{_f(v)}[/red]" if over else _f(v))
+            row.append(f"{_f(v)}!" if over else _f(v))
         row.append(f"{p.error_rate:.1%}")
         if mode != "concurrency":
             row.append(_f(p.lag_p99_ms))
         if slos:
             ok = p.error_rate <= slos.max_error_rate and all(p.value(m) <= v for m, v in slos.limits.items())
-            row.append("[green]✓[/green]" if ok else "[red]✗[/red]")
+            row.append("✓" if ok else "✗")
         note = []
         if p.status != "complete":
             note.append(p.status)
         if saturation and saturation.saturated and saturation.index == k:
             note.append("sat.")
         row.append("; ".join(note))
-        table.add_row(*row)
-    lines = []
+        rows.append(row)
+    lines = ["! = over its SLO"] if slos else []
     if saturation and saturation.saturated and saturation.index is not None:
         lines.append(f"saturated at {points[saturation.index].load:g}: {saturation.reason}")
     if capacity is not None:
         lines.append(capacity_line(capacity, mode))
-    if lines:
-        table.caption = "\n".join(lines)
-        table.caption_justify = "left"
-    return table
+    return Table(title, columns, rows, note="; ".join(lines), align=["r"] * (len(columns) - 1) + ["l"])
 
 
 def capacity_line(cap: Capacity, mode: str) -> str:
@@ -90,12 +85,11 @@ def capacity_line(cap: Capacity, mode: str) -> str:
 
 
 def plan_table(plan: Mapping[str, Any]) -> Table:
-    table = Table(title=f"Plan for {plan['target_qps']:g} req/s", title_justify="left")
-    for col in ("leg", "capacity req/s", "kind", "replicas", "GPUs", "$/h", "$/M out tok", "util."):
-        table.add_column(col, justify="left" if col in ("leg", "kind") else "right")
+    columns = ["leg", "capacity req/s", "kind", "replicas", "GPUs", "$/h", "$/M out tok", "util."]
+    rows = []
     for label, leg in plan["legs"].items():
         cap = leg["capacity"]
-        table.add_row(
+        rows.append([
             LEG_TITLE.get(label, label),
             _f(cap["qps"], 3),
             cap["kind"],
@@ -104,13 +98,9 @@ def plan_table(plan: Mapping[str, Any]) -> Table:
             _f(leg["cost_per_hour"], 2),
             _f(leg["cost_per_million_output_tokens"], 2),
             "–" if leg["utilisation"] is None else f"{leg['utilisation']:.0%}",
-        )
-    return table
-
-
-def print_legs(console: Console, tables: Sequence[Table]) -> None:
-    for t in tables:
-        console.print(t)
+        ])
+    return Table(f"Plan for {plan['target_qps']:g} req/s", columns, rows,
+                 align=["l", "r", "l", *["r"] * (len(columns) - 3)])
 
 
 def sweep_tables(data: SweepData, slos: Slos | None = None) -> list[Table]:
@@ -126,6 +116,7 @@ def sweep_tables(data: SweepData, slos: Slos | None = None) -> list[Table]:
         )
         if leg.incomplete:
             cut = ", ".join(f"{p.load:g}" for p in leg.incomplete)
-            table.caption = f"{table.caption or ''}\nrun(s) cut short, kept but not used: load {cut}".strip()
+            cut_note = f"run(s) cut short, kept but not used: load {cut}"
+            table.note = "; ".join(x for x in (table.note, cut_note) if x)
         tables.append(table)
     return tables
