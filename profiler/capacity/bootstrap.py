@@ -1,6 +1,6 @@
 """Confidence intervals for SLO-bound capacity, carried from the requests of every load point.
 
-Method (decided for issue 9; see docs/capacity.md): a non-parametric bootstrap over requests,
+Method (see docs/capacity.md): a non-parametric bootstrap over requests,
 per load point and per leg independently (the legs are separate runs). In each replicate every
 point's requests are resampled with replacement, the SLO statistics (e.g. p99 TTFT) and the failed
 fraction are recomputed, and the same :func:`profiler.capacity.slo.capacity` runs on the

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from loadgen.metrics import NS_PER_S, measured
+from loadgen.metrics import measured
 
 #: Same colour for a leg in every figure, so a reader learns it once.
 LEG_COLORS = {"on": "#c0392b", "off": "#2471a3"}
@@ -83,10 +83,6 @@ def column(frame: pd.DataFrame, name: str) -> np.ndarray:
 def pooled_itl(frame: pd.DataFrame) -> np.ndarray:
     parts = [np.asarray(v, dtype=float) for v in frame.get("itl_ms", []) if v is not None and len(v)]
     return np.concatenate(parts) if parts else np.empty(0)
-
-
-def seconds_since_start(ns: pd.Series, start_ns: float) -> np.ndarray:
-    return (pd.to_numeric(ns, errors="coerce").to_numpy(dtype=float) - start_ns) / NS_PER_S
 
 
 def use_log_scale(arrays: list[np.ndarray]) -> bool:

@@ -301,10 +301,7 @@ async def validate(request: web.Request) -> web.Response:
     expect = request.query.get("expect", "on")
     if expect not in ("on", "off"):
         raise BadRequest("expect must be 'on' or 'off'")
-    result = await asyncio.to_thread(run_validation, expect)
-    if result is None:
-        return json_error(501, "CC-mode validation is not available in this installation")
-    return _json(result)
+    return _json(await asyncio.to_thread(run_validation, expect))
 
 
 @routes.get("/api/queue")

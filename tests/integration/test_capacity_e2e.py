@@ -1,4 +1,4 @@
-"""Acceptance (issue 9): a real sweep on two ground-truth servers whose service-time model makes
+"""A real sweep on two ground-truth servers whose service-time model makes
 saturation real, then a plan whose arithmetic is checked by hand from the sweep's stored numbers.
 
 The servers (tests/support/gt_server.py) decode at most 4 requests at once, the rest queue, and
