@@ -110,23 +110,27 @@ def _suite_gpu(args: argparse.Namespace) -> dict[str, Any]:
     import socket
     import tempfile
 
-    from profiler.commands import suite as suite_cmd
     from profiler.errors import UserError
     from profiler.gpu.capture import export_run
     from profiler.store import list_runs
     from profiler.suites import SUITES, SuiteSkipped, load_all, run_suite
 
     load_all()
-    parser = argparse.ArgumentParser()
-    suite_cmd.add_arguments(parser)
+    suite = SUITES.get("gpu")
+    # the gpu suite's own options only: building every command's parser would import them all
+    parser = argparse.ArgumentParser(prog="suite gpu")
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=1)
+    suite.add_arguments(parser)
     with tempfile.TemporaryDirectory(prefix="suite-gpu-") as tmp:
         copy_budget = max(10.0, args.budget_s - 60.0)  # torch/CUDA start, launches, graphs, matmul
-        argv = ["gpu", "--label", args.label, "--out", tmp, "--copy-budget-s", f"{copy_budget:g}",
+        argv = ["--label", args.label, "--out", tmp, "--copy-budget-s", f"{copy_budget:g}",
                 *args.suite_args]
         sargs = parser.parse_args(argv)
         error = None
         try:
-            run_suite(SUITES.get("gpu"), sargs, quiet=True)
+            run_suite(suite, sargs, quiet=True)
         except SuiteSkipped as exc:
             return {"skipped": str(exc)}
         except KeyboardInterrupt:

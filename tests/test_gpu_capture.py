@@ -71,3 +71,25 @@ def test_committed_device_captures(path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["source"].startswith("captured on "), "fixtures here are real captures only"
     assert check_capture(data) == []
+
+
+def test_a_step_stopped_by_its_time_limit_keeps_what_was_measured() -> None:
+    """`timeout` sends SIGTERM, which the command turns into KeyboardInterrupt mid-suite."""
+
+    class Stopped(FakeGpu):
+        def tiny_kernel(self) -> Any:  # the launch step: after the copy sweep
+            raise KeyboardInterrupt
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(gpu_suite, "open_ops", lambda device: (Stopped(), None))
+        mp.setenv(REPLAY_ENV, str(ROOT / "tests/fixtures/nvml/h100_cc_off.json"))
+        ns = argparse.Namespace(budget_s=70.0, label="off", suite_args=[
+            "--copy-max", "64K", "--min-batch-ms", "2", "--steps", "copy,launch"])
+        data = _device_check().cmd_suite_gpu(ns)
+    finally:
+        mp.undo()
+    assert data["manifest"]["status"] == "incomplete" and "time limit" in data["error"]
+    assert {r["params"]["step"] for r in data["results"]} == {"copy"}
+    assert all(r["params"]["cc"] == "off" for r in data["results"])
+    assert "lacks" in data["tolls_on_this_host"]["reason"]

@@ -191,23 +191,11 @@ class TorchOps:
 
     def matmul(self, dtype: str, n: int) -> Callable[[], Any]:
         """One n×n×n product in ``dtype`` (bf16, fp8 e4m3 via _scaled_mm, int8 via _int_mm)."""
-        t, dev = self.torch, self.device
+        builders = {"bf16": self._bf16, "fp8": self._fp8, "int8": self._int8}
+        if dtype not in builders:
+            raise ValueError(f"unknown matmul dtype {dtype!r}")
         try:
-            if dtype == "bf16":
-                a = t.randn(n, n, device=dev, dtype=t.bfloat16)
-                b = t.randn(n, n, device=dev, dtype=t.bfloat16)
-                c = t.empty(n, n, device=dev, dtype=t.bfloat16)
-                fn: Callable[[], Any] = lambda: t.mm(a, b, out=c)  # noqa: E731
-            elif dtype == "fp8":
-                fn = self._fp8(n)
-            elif dtype == "int8":
-                if not hasattr(t, "_int_mm"):
-                    raise Unsupported(f"torch {t.__version__} has no torch._int_mm")
-                a = t.randint(-128, 127, (n, n), device=dev, dtype=t.int8)
-                b = t.randint(-128, 127, (n, n), device=dev, dtype=t.int8)
-                fn = lambda: t._int_mm(a, b)  # noqa: E731
-            else:
-                raise ValueError(f"unknown matmul dtype {dtype!r}")
+            fn = builders[dtype](n)
             fn()  # probe: an unsupported layout or architecture fails here, not while timed
             self.sync()
         except Unsupported:
@@ -216,6 +204,21 @@ class TorchOps:
             first = (str(exc).splitlines() or [""])[0][:200]
             raise Unsupported(f"{dtype} matmul: {type(exc).__name__}: {first}") from exc
         return fn
+
+    def _bf16(self, n: int) -> Callable[[], Any]:
+        t, dev = self.torch, self.device
+        a = t.randn(n, n, device=dev, dtype=t.bfloat16)
+        b = t.randn(n, n, device=dev, dtype=t.bfloat16)
+        c = t.empty(n, n, device=dev, dtype=t.bfloat16)
+        return lambda: t.mm(a, b, out=c)
+
+    def _int8(self, n: int) -> Callable[[], Any]:
+        t, dev = self.torch, self.device
+        if not hasattr(t, "_int_mm"):
+            raise Unsupported(f"torch {t.__version__} has no torch._int_mm")
+        a = t.randint(-128, 127, (n, n), device=dev, dtype=t.int8)
+        b = t.randint(-128, 127, (n, n), device=dev, dtype=t.int8)
+        return lambda: t._int_mm(a, b)
 
     def _fp8(self, n: int) -> Callable[[], Any]:
         t, dev = self.torch, self.device
