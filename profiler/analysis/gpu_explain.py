@@ -23,6 +23,15 @@ step adds once to every running request's TPOT: the prediction is per step = per
 request. :func:`explain` returns the prediction, each term, the share of the measured overhead
 it accounts for, and a plain sentence — which says "does not add up" whenever the prediction
 falls outside the measured CI.
+
+Example (a report section, with the gpu-suite run of each leg and the profile's TPOT row)::
+
+    tolls = tolls_from_results(on_run.table("results").to_dict("records"),
+                               off_run.table("results").to_dict("records"))
+    steps = decode_step_rate(generation_tokens_per_s, mean_running)
+    e = explain(vllm_decode_counts(mean_running), tolls, measured_from_comparison(tpot_row),
+                steps_per_s=steps, output_tokens_per_s=output_throughput)
+    print(e.sentence)
 """
 
 from __future__ import annotations
