@@ -8,7 +8,7 @@ missing optional dependency of another module cannot stop it.
     python3 scripts/device_check.py env
     python3 scripts/device_check.py validate --expect on
     python3 scripts/device_check.py sampler --seconds 20     # NVML sampler under a matmul load
-    python3 scripts/device_check.py bandwidth                # pinned H2D/D2H at several sizes
+    python3 scripts/device_check.py suite-gpu --budget-s 150 # the gpu suite, folded into one JSON
 """
 
 from __future__ import annotations
@@ -87,13 +87,73 @@ def cmd_sampler(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def cmd_bandwidth(args: argparse.Namespace) -> dict[str, Any]:
-    from profiler.validate.bandwidth import classify, probe
+def cmd_suite_gpu(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the gpu suite into a scratch directory and return the run as one capture document.
 
-    sizes = [probe(size_mib=s, repeats=args.repeats) for s in (16, 64, 256, 1024)]
-    best = sizes[-1]
-    observed, reason = classify(best["h2d_gbps"], best["d2h_gbps"])
-    return {"sizes": sizes, "observed_cc": observed, "reason": reason}
+    The copy sweep gets what is left of ``--budget-s`` after a fixed allowance for the other
+    steps, so the step ends inside the device check's timeout. A run that stops early is still
+    returned, with its status and reason.
+    """
+    import signal
+
+    def on_term(signum: int, frame: Any) -> None:  # `timeout` ends the step: keep what was measured
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        return _suite_gpu(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _suite_gpu(args: argparse.Namespace) -> dict[str, Any]:
+    import socket
+    import tempfile
+
+    from profiler.errors import UserError
+    from profiler.gpu.capture import export_run
+    from profiler.store import list_runs
+    from profiler.suites import SUITES, SuiteSkipped, load_all, run_suite
+
+    load_all()
+    suite = SUITES.get("gpu")
+    # the gpu suite's own options only: building every command's parser would import them all
+    parser = argparse.ArgumentParser(prog="suite gpu")
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=1)
+    suite.add_arguments(parser)
+    with tempfile.TemporaryDirectory(prefix="suite-gpu-") as tmp:
+        copy_budget = max(10.0, args.budget_s - 60.0)  # torch/CUDA start, launches, graphs, matmul
+        argv = ["--label", args.label, "--out", tmp, "--copy-budget-s", f"{copy_budget:g}",
+                *args.suite_args]
+        sargs = parser.parse_args(argv)
+        error = None
+        try:
+            run_suite(suite, sargs, quiet=True)
+        except SuiteSkipped as exc:
+            return {"skipped": str(exc)}
+        except KeyboardInterrupt:
+            error = "stopped by the step's time limit (SIGTERM): partial results"
+        except UserError as exc:
+            if isinstance(exc.__cause__, SuiteSkipped):
+                return {"skipped": str(exc.__cause__)}
+            error = str(exc)
+        runs = list_runs(Path(tmp))
+        if not runs:
+            return {"error": error or "the suite wrote no run directory"}
+        data = export_run(runs[0], f"captured on {socket.gethostname()} by scripts/device_check.sh")
+    data["argv"] = argv
+    data["error"] = error
+    try:
+        from dataclasses import asdict
+
+        from profiler.analysis.gpu_explain import tolls_from_results
+
+        data["tolls_on_this_host"] = asdict(tolls_from_results(data["results"]))
+    except ValueError as exc:  # a step did not run: no tolls, say which
+        data["tolls_on_this_host"] = {"reason": str(exc)}
+    return data
 
 
 def main() -> int:
@@ -106,11 +166,15 @@ def main() -> int:
     s.add_argument("--seconds", type=float, default=20.0, help="matmul load duration")
     s.add_argument("--idle", type=float, default=3.0, help="idle phase before and after")
     s.add_argument("--interval", type=float, default=0.1)
-    b = sub.add_parser("bandwidth")
-    b.add_argument("--repeats", type=int, default=10)
+    g = sub.add_parser("suite-gpu")
+    g.add_argument("--budget-s", type=float, default=150.0, help="the whole step's time budget")
+    g.add_argument("--label", default="device")
+    g.add_argument("suite_args", nargs=argparse.REMAINDER, help="more gpu-suite options, after --")
     args = ap.parse_args()
+    if args.cmd == "suite-gpu" and args.suite_args[:1] == ["--"]:
+        args.suite_args = args.suite_args[1:]
     handlers = {"env": cmd_env, "validate": cmd_validate, "sampler": cmd_sampler,
-                "bandwidth": cmd_bandwidth}
+                "suite-gpu": cmd_suite_gpu}
     result = handlers[args.cmd](args)
     print(json.dumps(result, indent=1, default=str))
     return int(result.get("exit_code", 0)) if args.cmd == "validate" else 0

@@ -75,10 +75,12 @@ def test_capture_then_replay_gives_the_same_answers(tmp_path: Path) -> None:
     source = ReplayNvml.from_file(FIXTURES / "h100_cc_on.json")
     cap = CaptureNvml("test capture", real=source)
     cap.nvmlInit()
-    facts = [N.device_info(cap, 0), N.cc_state(cap), N.system_info(cap)]
+    facts = [N.device_info(cap, 0), N.cc_state(cap), N.system_info(cap), N.cc_protected_memory(cap, 0)]
     path = tmp_path / "cap.json"
     path.write_text(json.dumps(cap.dump()))
     again = ReplayNvml.from_file(path)
     again.nvmlInit()
-    assert [N.device_info(again, 0), N.cc_state(again), N.system_info(again)] == facts
+    assert [N.device_info(again, 0), N.cc_state(again), N.system_info(again),
+            N.cc_protected_memory(again, 0)] == facts
     assert facts[1]["environment"] == "PROD" and facts[0]["cc_protected_mem_kib"] == 82_995_840
+    assert facts[3]["protected_used_mib"] == 1100.0 and facts[1]["gpus_ready"] is True

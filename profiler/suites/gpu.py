@@ -1,29 +1,76 @@
-"""gpu: the CC-mode costs a GPU microbenchmark can see (the seed's §VI hardware table).
+"""gpu: what CC mode costs a GPU, measured so that the figures stay true inside a CVM.
 
-In confidential-computing mode every host↔device copy goes through encrypted bounce buffers,
-and kernel launches cross an encrypted command channel; compute itself should not change.
-So we measure, through torch:
+In confidential-computing mode every host↔device copy goes through an encrypted bounce buffer,
+and kernel launches cross an encrypted command channel; compute itself should not change. The
+suite measures, through torch (the logic lives in :mod:`profiler.gpu`):
 
-- H2D / D2H bandwidth (GB/s, 10^9 B/s) from pinned and from pageable host memory;
-- kernel launch cost: enqueue time per tiny kernel, and launch + synchronize round trip;
-- dense matmul throughput: BF16 (``torch.matmul``) and INT8 (``torch._int_mm``), TFLOPS/TOPS
-  counted as 2·n³ per product.
+- copies: GB/s for H2D and D2H, pinned (cudaHostAlloc) and pageable host memory, pipelined
+  (many async copies, one synchronize) and synchronous (each copy waits), over a size sweep
+  (4 KiB … 1 GiB by default), plus a fit of time = latency + bytes / bandwidth per configuration:
+  the latency is the fixed toll a copy pays whatever its size;
+- launches: tiny-kernel cost pipelined and as a launch + synchronize round trip; CUDA-graph
+  capture (+ instantiate) and replay time of a small graph;
+- matmul: BF16, FP8 (``torch._scaled_mm``) and INT8 (``torch._int_mm``) TFLOPS/TOPS where the
+  GPU supports them, and the share of the vendor's published dense peak.
 
-GPU intervals are timed with CUDA events; host intervals with perf_counter_ns. Without torch or
-a CUDA device the suite is skipped cleanly (exit code 0, no run directory).
+Every GPU interval is host time (``perf_counter_ns``) around a synchronize, over enough
+iterations for the batch to last ``--min-batch-ms``; CUDA events over the same batch are a
+cross-check whose verdict each row carries (``events``: agree / event_disagrees /
+event_negative / event_zero). The CC state is read from NVML before anything is measured and
+stored in the manifest and, as ``cc``, with every row. Without torch or a CUDA device the suite
+is skipped cleanly (exit code 0, no run directory).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from profiler.suites.base import SUITES, Rows, Suite, SuiteSkipped, Tick
+from profiler.suites.base import SUITES, Rows, Suite, SuiteSkipped, Tick, size_bytes
 
-STEPS = ("copy", "launch", "matmul")
+STEP_NAMES = ("copy", "launch", "graph", "matmul")
+_OPS = "_gpu_ops"  # the TorchOps prepare() made, carried to measure() on the namespace
+_CC = "_gpu_cc"
+
+
+def _steps(text: str) -> list[str]:
+    names = [s.strip() for s in str(text).split(",") if s.strip()]
+    bad = [s for s in names if s not in STEP_NAMES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"steps are a comma list of {','.join(STEP_NAMES)}, got {text!r}")
+    return names
+
+
+def _dtypes(text: str) -> list[str]:
+    from profiler.gpu.bench import MATMUL_DTYPES
+
+    names = [s.strip() for s in str(text).split(",") if s.strip()]
+    if not names or any(s not in MATMUL_DTYPES for s in names):
+        raise argparse.ArgumentTypeError(f"dtypes are a comma list of {','.join(MATMUL_DTYPES)}")
+    return names
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=int, default=0, help="CUDA device index (default 0)")
+    p.add_argument("--steps", type=_steps, default=list(STEP_NAMES),
+                   help=f"what to measure, comma list (default {','.join(STEP_NAMES)})")
+    p.add_argument("--copy-min", type=size_bytes, default=4 << 10, help="smallest copy (default 4K)")
+    p.add_argument("--copy-max", type=size_bytes, default=1 << 30, help="largest copy (default 1G)")
+    p.add_argument("--copy-factor", type=int, default=4, help="size ladder step (default 4: 4K, 16K, …)")
+    p.add_argument("--copy-budget-s", type=float, default=180.0,
+                   help="stop the size sweep (largest sizes last) after this many seconds (default 180)")
+    p.add_argument("--min-batch-ms", type=float, default=20.0,
+                   help="a timed batch lasts at least this long (default 20 ms; matmul 2.5x)")
+    p.add_argument("--batches", type=int, default=3, help="timed batches per figure, median kept (default 3)")
+    p.add_argument("--graph-kernels", type=int, default=20,
+                   help="tiny kernels in the captured graph (default 20)")
+    p.add_argument("--matmul-n", type=int, default=8192, help="square matrix size (default 8192)")
+    p.add_argument("--matmul-dtypes", type=_dtypes, default=["bf16", "fp8", "int8"],
+                   help="matmul types, comma list of bf16,fp8,int8 (default all; the unsupported "
+                   "ones are recorded with the reason)")
 
 
 def _torch() -> Any:
@@ -36,127 +83,119 @@ def _torch() -> Any:
     return torch
 
 
-def _event_seconds(torch: Any, fn: Any, iters: int) -> float:
-    """Seconds per call of ``fn`` on the current stream, timed with CUDA events."""
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        fn()
-    end.record()
-    end.synchronize()
-    return float(start.elapsed_time(end)) / 1e3 / iters
+def open_ops(device: int) -> tuple[Any, str | None]:
+    """(TorchOps on ``device``, its UUID); SuiteSkipped without torch or CUDA. Tests replace it."""
+    from profiler.gpu.ops import TorchOps
+
+    torch = _torch()
+    props = torch.cuda.get_device_properties(device)
+    return TorchOps(device), str(getattr(props, "uuid", "")) or None
 
 
-def copy_bandwidth(torch: Any, nbytes: int, iters: int) -> dict[str, float]:
-    dev = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
-    out: dict[str, float] = {}
-    for kind in ("pinned", "pageable"):
-        host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=(kind == "pinned"))
-        host.fill_(1)
-        for direction, fn in (
-            ("h2d", lambda h=host: dev.copy_(h, non_blocking=True)),
-            ("d2h", lambda h=host: h.copy_(dev, non_blocking=True)),
-        ):
-            fn()  # warm-up: first touch, driver staging buffers
-            torch.cuda.synchronize()
-            out[f"{direction}_{kind}"] = nbytes / _event_seconds(torch, fn, iters) / 1e9
-    return out
+def _policy(args: argparse.Namespace, scale: float = 1.0) -> Any:
+    from profiler.gpu.timing import Policy
 
-
-def launch_latency(torch: Any, n: int) -> dict[str, float]:
-    x = torch.zeros(1, device="cuda")
-    for _ in range(50):
-        x.add_(1)
-    torch.cuda.synchronize()
-    t0 = time.perf_counter_ns()
-    for _ in range(n):
-        x.add_(1)
-    enqueue_us = (time.perf_counter_ns() - t0) / 1e3 / n
-    torch.cuda.synchronize()
-    trips = []
-    for _ in range(n):
-        t = time.perf_counter_ns()
-        x.add_(1)
-        torch.cuda.synchronize()
-        trips.append((time.perf_counter_ns() - t) / 1e3)
-    return {"launch_enqueue": enqueue_us, "launch_sync_median": statistics.median(trips)}
-
-
-def matmul_tflops(torch: Any, n: int, iters: int) -> dict[str, float]:
-    out = {"matmul_bf16": _bf16_tflops(torch, n, iters)}
-    try:
-        out["matmul_int8"] = _int8_tops(torch, n, iters)
-    except (AttributeError, RuntimeError) as exc:  # old torch or an unsupported layout
-        print(f"warning: INT8 matmul skipped: {exc}", file=sys.stderr)
-    torch.cuda.empty_cache()
-    return out
-
-
-def _bf16_tflops(torch: Any, n: int, iters: int) -> float:
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):  # warm-up: cuBLAS heuristics, clocks
-        torch.matmul(a, b)
-    return 2 * n**3 / _event_seconds(torch, lambda: torch.matmul(a, b), iters) / 1e12
-
-
-def _int8_tops(torch: Any, n: int, iters: int) -> float:
-    a = torch.randint(-128, 127, (n, n), device="cuda", dtype=torch.int8)
-    b = torch.randint(-128, 127, (n, n), device="cuda", dtype=torch.int8)
-    for _ in range(3):
-        torch._int_mm(a, b)
-    return 2 * n**3 / _event_seconds(torch, lambda: torch._int_mm(a, b), iters) / 1e12
-
-
-def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--copy-mb", type=int, default=256, help="bytes per copy in MiB (default 256)")
-    p.add_argument("--copy-iters", type=int, default=20, help="copies per direction (default 20)")
-    p.add_argument("--launches", type=int, default=2000, help="tiny kernels timed (default 2000)")
-    p.add_argument("--matmul-n", type=int, default=8192, help="square matrix size (default 8192)")
-    p.add_argument("--matmul-iters", type=int, default=50, help="products timed (default 50)")
-    p.add_argument("--device", type=int, default=0, help="CUDA device index (default 0)")
+    return Policy(min_batch_ns=int(args.min_batch_ms * scale * 1e6), batches=args.batches)
 
 
 def _prepare(args: argparse.Namespace) -> dict[str, Any]:
-    torch = _torch()
-    torch.cuda.set_device(args.device)
-    props = torch.cuda.get_device_properties(args.device)
+    from profiler.errors import UserError
+    from profiler.gpu.bench import copy_sizes
+    from profiler.gpu.cc import read_cc
+    from profiler.gpu.ops import Unsupported
+
+    if args.batches < 1 or args.min_batch_ms <= 0 or args.matmul_n < 16 or args.graph_kernels < 1:
+        raise UserError("--batches, --min-batch-ms, --graph-kernels must be positive and --matmul-n >= 16")
+    try:
+        sizes = copy_sizes(args.copy_min, args.copy_max, args.copy_factor)
+    except ValueError as exc:
+        raise UserError(f"copy sizes: {exc}") from None
+    ops, uuid = open_ops(args.device)
+    cc = read_cc(args.device, uuid)  # before any GPU work is measured
+    ok, how = ops.host_register()
+    support: dict[str, str] = {}
+    if "matmul" in args.steps:
+        for dtype in args.matmul_dtypes:
+            try:
+                ops.matmul(dtype, 64)
+                support[dtype] = "ok"
+            except Unsupported as exc:
+                support[dtype] = f"unsupported: {exc}"
+        ops.release()
+    setattr(args, _OPS, ops)
+    setattr(args, _CC, cc["cc"])
     return {
-        "device": props.name, "device_index": args.device,
-        "capability": f"{props.major}.{props.minor}", "memory_bytes": int(props.total_memory),
-        "torch": torch.__version__, "cuda": torch.version.cuda,
-        "copy_bytes": args.copy_mb << 20, "copy_iters": args.copy_iters, "launches": args.launches,
-        "matmul_n": args.matmul_n, "matmul_iters": args.matmul_iters,
+        **ops.facts(), "device_index": args.device, "cc": cc, "steps": args.steps,
+        "timing": _policy(args).describe(), "copy_sizes": sizes, "copy_budget_s": args.copy_budget_s,
+        "host_register": {"ok": ok, "detail": how}, "graph_kernels": args.graph_kernels,
+        "matmul_n": args.matmul_n, "matmul_support": support,
     }
 
 
+def _copy(ops: Any, args: argparse.Namespace) -> Any:
+    from profiler.gpu.bench import copy_sizes, copy_sweep
+
+    deadline = ops.now_ns() + int(args.copy_budget_s * 1e9)
+    return copy_sweep(ops, copy_sizes(args.copy_min, args.copy_max, args.copy_factor), _policy(args),
+                      deadline_ns=deadline)
+
+
+def _launch(ops: Any, args: argparse.Namespace) -> Any:
+    from profiler.gpu.bench import launches
+
+    return launches(ops, _policy(args))
+
+
+def _graph(ops: Any, args: argparse.Namespace) -> Any:
+    from profiler.gpu.bench import graphs
+
+    return graphs(ops, _policy(args), kernels=args.graph_kernels)
+
+
+def _matmul(ops: Any, args: argparse.Namespace) -> Any:
+    from profiler.gpu.bench import matmuls
+
+    # longer batches: a large product runs ~1 ms, and clocks settle over tens of ms
+    return matmuls(ops, _policy(args, 2.5), args.matmul_n, ops.facts().get("device", ""),
+                   dtypes=args.matmul_dtypes)
+
+
+STEPS: dict[str, Callable[[Any, argparse.Namespace], Any]] = {
+    "copy": _copy, "launch": _launch, "graph": _graph, "matmul": _matmul}
+
+
 def _measure(args: argparse.Namespace, rows: Rows, tick: Tick) -> None:
-    torch = _torch()
-    for name, gbps in copy_bandwidth(torch, args.copy_mb << 20, args.copy_iters).items():
-        rows.add(name, gbps, unit="GB/s", direction="throughput", case=f"bytes={args.copy_mb << 20}")
-    tick("copy")
-    for name, us in launch_latency(torch, args.launches).items():
-        rows.add(name, us, unit="us", direction="latency", case="kernel=add_")
-    tick("launch")
-    for name, tf in matmul_tflops(torch, args.matmul_n, args.matmul_iters).items():
-        unit = "TOPS" if name.endswith("int8") else "TFLOPS"
-        rows.add(name, tf, unit=unit, direction="throughput", case=f"n={args.matmul_n}")
-    tick("matmul")
+    ops, cc = getattr(args, _OPS), getattr(args, _CC)
+    for step in args.steps:
+        t0 = time.perf_counter_ns()
+        outcome = STEPS[step](ops, args)
+        for m in outcome.rows:
+            rows.add(m.metric, m.value, unit=m.unit, direction=m.direction, case=m.case, cc=cc,
+                     step=step, **m.params)
+        for what, why in outcome.unsupported.items():
+            print(f"warning: gpu {step}: {what} not measured: {why}", file=sys.stderr)
+        for why in outcome.skipped:
+            print(f"warning: gpu {step}: {why}", file=sys.stderr)
+        ops.release()
+        tick(f"{step} ({(time.perf_counter_ns() - t0) / 1e9:.0f} s)")
 
 
 SUITES.add(
     "gpu",
     Suite(
         name="gpu",
-        help="GPU microbenchmarks: H2D/D2H GB/s (pinned, pageable), launch latency, BF16/INT8 matmul",
-        description="Measures through torch what CC mode can cost a GPU: host<->device copy "
-        "bandwidth from pinned and pageable memory, kernel launch enqueue and round-trip "
-        "latency, and BF16 / INT8 matmul throughput. Skipped cleanly (exit 0) without CUDA.\n\n"
+        help="GPU under CC: copy GB/s and fixed cost by size, launch and graph latency, BF16/FP8/INT8 matmul",
+        description="Measures through torch what CC mode can cost a GPU: H2D/D2H copy bandwidth by "
+        "size (pinned and pageable, pipelined and synchronous) with a latency + bandwidth fit, "
+        "kernel launch cost pipelined and round trip, CUDA-graph capture and replay, and "
+        "BF16/FP8/INT8 matmul throughput against the vendor's published peak. Timed by the host "
+        "clock around a synchronize; CUDA events are a cross-check each row reports. The CC "
+        "state (NVML) is recorded with every row. Skipped cleanly (exit 0) without CUDA.\n\n"
         "example:\n  tee-llm-prof suite gpu --label on --out runs/ --repeats 3\n"
-        "  tee-llm-prof suite gpu --matmul-n 4096 --copy-mb 64 --label off --out runs/",
+        "  tee-llm-prof suite gpu --steps copy --copy-max 64M --label off --out runs/",
         add_arguments=_add_arguments,
         prepare=_prepare,
         measure=_measure,
-        steps=lambda a: len(STEPS),
+        steps=lambda a: len(a.steps),
     ),
 )

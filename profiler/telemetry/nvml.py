@@ -233,3 +233,31 @@ def cc_state(nv: Any) -> dict[str, Any]:
     if reasons:
         out["reasons"] = reasons
     return out
+
+
+def cc_protected_memory(nv: Any, index: int) -> dict[str, Any]:
+    """One GPU's CC memory split: protected/unprotected size (KiB) and protected use (MiB).
+
+    Exists only in CC mode; with CC off NVML answers NOT_SUPPORTED, which stays a reason.
+    """
+    out: dict[str, Any] = dict.fromkeys(
+        ("protected_mem_kib", "unprotected_mem_kib", "protected_used_mib", "protected_total_mib"))
+    reasons: dict[str, str] = {}
+    handle, why = safe(nv.nvmlDeviceGetHandleByIndex, index)
+    if handle is None:
+        return {**out, "reasons": {"handle": why or "unknown"}}
+    size, why = safe(nv.nvmlDeviceGetConfComputeMemSizeInfo, handle)
+    if size is None:
+        reasons["mem_size"] = why or "unknown"
+    else:
+        out["protected_mem_kib"] = int(size.protectedMemSizeKib)
+        out["unprotected_mem_kib"] = int(size.unprotectedMemSizeKib)
+    use, why = safe(nv.nvmlDeviceGetConfComputeProtectedMemoryUsage, handle)
+    if use is None:
+        reasons["protected_usage"] = why or "unknown"
+    else:
+        out["protected_used_mib"] = round(int(use.used) / 2**20, 1)
+        out["protected_total_mib"] = round(int(use.total) / 2**20, 1)
+    if reasons:
+        out["reasons"] = reasons
+    return out

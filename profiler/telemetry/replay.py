@@ -254,6 +254,7 @@ def capture(out: Path, seconds: float = 3.0, interval_s: float = 0.1) -> dict[st
         result["system"] = nvml_mod.system_info(cap)
         result["cc"] = nvml_mod.cc_state(cap)
         result["gpus"] = [nvml_mod.device_info(cap, i) for i in range(count)]
+        result["cc_protected"] = [nvml_mod.cc_protected_memory(cap, i) for i in range(count)]
         sampler = NvmlSampler(interval_s=interval_s, nvml=cap)
         sampler.start()
         time.sleep(seconds)

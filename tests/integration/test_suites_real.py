@@ -227,7 +227,7 @@ def test_compare_real_zk_runs_with_repetitions(tmp_path: Path) -> None:
     assert read_json(tmp_path / "cmp" / "comparison.json")["subject"] == "zk"
 
 
-# --------------------------------------------------------------------------- llm and gpu
+# --------------------------------------------------------------------------- llm (gpu: test_gpu_suite.py)
 
 
 def test_llm_suite_is_the_profile(tmp_path: Path) -> None:
@@ -240,18 +240,6 @@ def test_llm_suite_is_the_profile(tmp_path: Path) -> None:
     data = read_json(profile / "profile.json")
     assert data["kind"] == "profile" and data["aa"] is True
     assert len(data["load_points"][0]["runs"]["on"]) == 1
-
-
-@pytest.mark.gpu
-def test_gpu_suite_on_a_gpu(tmp_path: Path) -> None:
-    r = cli("suite", "gpu", "--copy-mb", "64", "--copy-iters", "5", "--launches", "200",
-            "--matmul-n", "4096", "--matmul-iters", "10", "--label", "on", "--out", str(tmp_path),
-            timeout=300)
-    assert r.returncode == 0, r.stderr
-    f = results(tmp_path)
-    for m in ("h2d_pinned", "d2h_pinned", "h2d_pageable", "d2h_pageable", "matmul_bf16"):
-        assert (f.metric == m).any() and float(f[f.metric == m].value.iloc[0]) > 0
-    assert float(f[f.metric == "launch_sync_median"].value.iloc[0]) > 0
 
 
 def test_net_suite_open_loop_follows_the_schedule(tmp_path: Path) -> None:
