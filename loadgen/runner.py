@@ -175,7 +175,8 @@ def _run_single(spec: RunSpec, share: Share, progress: Progress | None, stop: th
     t = threading.Thread(target=lambda: box.append(_capture(run_loop)), name="loadgen")
     t.start()
     t.join()
-    return _unwrap(box[0])
+    result: ShareResult = _unwrap(box[0])
+    return result
 
 
 def _capture(fn: Callable[[], Any]) -> tuple[bool, Any]:

@@ -37,8 +37,8 @@ def test_a_run_records_cc_and_the_timing_verdict_with_every_row(tmp_path: Path, 
     assert suite_cmd.run(_parse([*ARGS, "--out", str(tmp_path)])) == 0
     (path,) = list(tmp_path.iterdir())
     run = read_run(path)
-    assert run.manifest["status"] == "complete" and run.manifest["kind"] == "gpu"
-    params = run.manifest["suite"]["params"]
+    assert run.manifest.status == "complete" and run.manifest.kind == "gpu"
+    params = run.manifest.model_dump()["suite"]["params"]
     assert params["cc"]["cc"] == "on" and params["cc"]["environment"] == "PROD"
     assert params["cc"]["nvml_match"] == "uuid" and params["cc"]["protected"]["protected_mem_kib"]
     assert params["host_register"]["ok"] is False and "801" in params["host_register"]["detail"]

@@ -38,7 +38,8 @@ GRID = 400
 
 
 def tokens(leg: LegData) -> np.ndarray:
-    return leg.input_tokens + leg.output_tokens
+    total: np.ndarray = leg.input_tokens + leg.output_tokens
+    return total
 
 
 def bins(
@@ -114,10 +115,12 @@ def curve(beta_on: np.ndarray, beta_off: np.ndarray, phi: float, t: np.ndarray) 
     """overhead(T) in % (rows: resamples, columns: T) from per-leg linear costs."""
 
     def cost(b: np.ndarray) -> np.ndarray:
-        return b[:, 0:1] + (b[:, 1:2] * (1 - phi) + b[:, 2:3] * phi) * t[None, :]
+        c: np.ndarray = b[:, 0:1] + (b[:, 1:2] * (1 - phi) + b[:, 2:3] * phi) * t[None, :]
+        return c
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 100.0 * (cost(beta_on) / cost(beta_off) - 1)
+        out: np.ndarray = 100.0 * (cost(beta_on) / cost(beta_off) - 1)
+    return out
 
 
 def _exp_model(t: np.ndarray, c: float, a: float, tau: float) -> np.ndarray:

@@ -23,6 +23,7 @@ STEPS = ("copy", "launch", "graph", "matmul")
 
 def export_run(path: Path, source: str) -> dict[str, Any]:
     """The run directory at ``path`` as a capture document (readable with json alone)."""
+    from profiler.results.files import clean
     from profiler.store import read_run
 
     run = read_run(path)
@@ -35,8 +36,9 @@ def export_run(path: Path, source: str) -> dict[str, Any]:
             rec["threads"] = None if rec.get("threads") is None or rec["threads"] != rec["threads"] \
                 else int(rec["threads"])
             rows.append(rec)
-    return {"schema": SCHEMA, "source": source, "manifest": run.manifest, "summary": run.summary,
-            "results": rows}
+    summary = run.summary.model_dump() if run.summary is not None else None
+    return {"schema": SCHEMA, "source": source, "manifest": clean(run.manifest.model_dump()),
+            "summary": clean(summary), "results": rows}
 
 
 def _refit_problems(rows: list[dict[str, Any]]) -> list[str]:

@@ -33,7 +33,8 @@ def _linear_cost(t: np.ndarray, p: Mapping[str, float], fit: Fit) -> np.ndarray:
         per_token = p[f"per_input_token_ms_{leg}"] * (1 - phi) + p[f"per_output_token_ms_{leg}"] * phi
         return p[f"fixed_ms_{leg}"] + per_token * t
 
-    return 100.0 * (cost("on") / cost("off") - 1)
+    out: np.ndarray = 100.0 * (cost("on") / cost("off") - 1)
+    return out
 
 
 def _exp_decay(t: np.ndarray, p: Mapping[str, float], fit: Fit) -> np.ndarray:

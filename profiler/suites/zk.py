@@ -116,7 +116,7 @@ def copy_rate(
         while more():
             np.copyto(dst[sl[i]], src[sl[i]])  # numpy releases the GIL for the copy
             n += 1
-        return (sl[i].stop - sl[i].start) * n
+        return int((sl[i].stop - sl[i].start) * n)
 
     return parallel_rate(work, threads) / 1e6
 
