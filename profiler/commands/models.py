@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from profiler.config import ModelEntry, load_models, models_path
 
@@ -37,15 +36,6 @@ def approx_params(arch: dict[str, Any]) -> float | None:
     mlp = 3 * h * inter
     embed = vocab * h * (1 if arch.get("tie_word_embeddings") else 2)
     return float(layers * (attn + mlp + 2 * h) + embed + h)
-
-
-def _params_text(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(int(n))
 
 
 def _rates(entry: ModelEntry) -> str:
@@ -82,14 +72,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"models in {models_path(args.models)}", title_justify="left")
-    for col in ("key", "architecture", "params", "served by", "endpoints (on / off)", "rates"):
-        table.add_column(col, no_wrap=col in ("key", "params", "served by", "rates"))
-    for r in rows:
-        arch = f"{r['layers']}L × {r['hidden_size']}, vocab {r['vocab_size']}" if r["layers"] else "—"
-        eps = f"{r['tee_on'] or '—'} / {r['tee_off'] or '—'}"
-        served = "endpoints" if r["tee_on"] or r["tee_off"] else r["engine"]
-        table.add_row(r["key"], arch, _params_text(r["params"]), served, eps, r["request_rates"])
-    console.print(table)
+    from profiler.report import show
+    from profiler.report.host_view import models_table
+
+    show(console, models_table(f"models in {models_path(args.models)}", rows))
     console.print("profile one with: tee-llm-prof --model KEY")
     return 0

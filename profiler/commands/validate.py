@@ -28,9 +28,6 @@ examples:
   tee-llm-prof validate --probe                  add the bounce-buffer bandwidth probe (torch)
 """
 
-MARK = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]", "unknown": "[yellow]unknown[/yellow]"}
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expect", choices=("on", "off"), default="on",
                    help="the CC state this host should be in (default: on)")
@@ -41,19 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _print(result: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
-    table = Table(title=f"CC-mode validation (expect {result['expect']})")
-    for col in ("check", "status", "observed", "reason"):
-        table.add_column(col)
-    for c in result["checks"]:
-        table.add_row(c["name"] + (" *" if c["required"] else ""), MARK[c["status"]],
-                      str(c["observed"] or "-"), c["reason"])
-    console.print(table)
-    if result["nvml_source"] != "nvml":
-        console.print(f"NVML answers replayed from {result['nvml_source']}, not this host")
-    console.print(f"{result['verdict']}: {result['summary']}  (exit {result['exit_code']}; * required)")
+    from profiler.report import show
+    from profiler.report.host_view import validation_blocks
+
+    show(Console(), *validation_blocks(result))
 
 
 def run(args: argparse.Namespace) -> int:
