@@ -61,5 +61,18 @@ def register(engine: Engine) -> Engine:
     return engine
 
 
-# The launchers register themselves on import.
-from profiler.engines import external, vllm  # noqa: E402, F401
+#: Modules here that are helpers, not engines.
+_HELPERS = frozenset({"process", "modelgen"})
+
+
+def _load_all() -> None:
+    """Every engine module registers itself on import; adding an engine is adding its module."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_") and info.name not in _HELPERS:
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_load_all()

@@ -4,12 +4,14 @@ data-quality warnings, environment per leg, paper-compatible table, token-volume
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from catalog.registry import Registry
 from profiler.report import fits, plots_latency
 from profiler.report.breakdown_view import breakdown_blocks
 from profiler.report.environment import environment_blocks
@@ -190,6 +192,146 @@ def leg_frames(paths: Sequence[Path]) -> tuple[pd.DataFrame | None, list[Run]]:
     return (pd.concat(frames, ignore_index=True) if frames else None), runs
 
 
+@dataclass
+class ComparisonContext:
+    """What every section of a comparison report may draw from: comparison.json and its runs."""
+
+    cmp: Comparison
+    base: Path
+    prefix: str  # keeps plot names unique in a profile
+    opts: Options | None
+    on_paths: list[Path]
+    off_paths: list[Path]
+    on_frame: pd.DataFrame | None
+    off_frame: pd.DataFrame | None
+    on_runs: list[Run]
+    off_runs: list[Run]
+
+    @property
+    def firsts(self) -> dict[str, Run]:
+        """The first run of each leg that has one."""
+        return {lab: runs[0] for lab, runs in (("on", self.on_runs), ("off", self.off_runs)) if runs}
+
+
+SectionBuilder = Callable[[ComparisonContext], "Section | None"]
+#: The sections of a comparison report, in report order. A new section is one builder
+#: registered here (it returns None when it has nothing to show).
+SECTIONS: Registry[SectionBuilder] = Registry("comparison report section")
+
+
+@SECTIONS.register("overhead")
+def _overhead_section(ctx: ComparisonContext) -> Section:
+    metrics = ctx.cmp.metrics
+    main = Section("Overhead").add(overhead_table(metrics), method_paragraph(ctx.cmp))
+    if metrics:
+        main.add(FigureBlock(f"{ctx.prefix}overhead", "Overhead per metric",
+                             lambda: plots_latency.overhead_bars(metrics),
+                             "Bars: overhead; whiskers: 95% CI; red = significant."))
+    return main
+
+
+@SECTIONS.register("warnings")
+def _warnings_section(ctx: ComparisonContext) -> Section:
+    warns = [Warn(w.code, w.message, w.leg) for w in ctx.cmp.warnings]
+    # The analysis' checks cover status, errors, lag and sample size for every run; from the
+    # runs themselves only the error messages add something (what failed, not just how often).
+    for run in ctx.on_runs + ctx.off_runs:
+        warns.extend(w for w in run_warnings(run, run.table("requests")) if w.code in RUN_ONLY_WARNINGS)
+    missing = len(ctx.cmp.on_runs) + len(ctx.cmp.off_runs) - len(ctx.on_paths) - len(ctx.off_paths)
+    if missing:
+        warns.append(Warn("runs_missing", f"{missing} run directories named in {COMPARISON} were not found; "
+                          "plots use the runs that were"))
+    return Section("Data-quality warnings").add(Warnings(warns))
+
+
+@SECTIONS.register("environment")
+def _environment_section(ctx: ComparisonContext) -> Section:
+    envs: dict[str, Any] = dict(ctx.cmp.environment)
+    manifests = {lab: run.manifest.model_dump(mode="json") for lab, run in ctx.firsts.items()}
+    if not any(envs.values()) and manifests:
+        envs = {lab: m.get("environment") for lab, m in manifests.items()}
+    return Section("Environment").add(*environment_blocks(envs, manifests))
+
+
+@SECTIONS.register("paper")
+def _paper_section(ctx: ComparisonContext) -> Section | None:
+    asked = ctx.opts is not None and ctx.opts.paper_compat
+    pc = ctx.cmp.paper_compat
+    frames = {lab: f for lab, f in (("on", ctx.on_frame), ("off", ctx.off_frame)) if f is not None}
+    if not pc and asked and len(frames) == 2:
+        from profiler.analysis import paper  # the analysis owns the paper's definitions
+
+        pc = paper.paper_view(frames["on"], frames["off"])
+    if pc:
+        sec = Section("Paper-compatible view").add(paper_table(pc))
+        if len(frames) == 2:
+            sec.add(paper_figure(frames, pc, ctx.prefix))
+        return sec
+    if asked:
+        missing = Paragraph("Not available: the runs' requests were not found.")
+        return Section("Paper-compatible view").add(missing)
+    return None
+
+
+@SECTIONS.register("token_volume")
+def _token_volume_section(ctx: ComparisonContext) -> Section | None:
+    tv = ctx.cmp.token_volume
+    if tv is None:
+        return None
+    sec = Section("Overhead against token volume").add(*token_volume_tables(tv))
+    if tv.reason:
+        sec.add(Paragraph(f"Note: {tv.reason}"))
+    if tv.bins or tv.fit:
+        sec.add(
+            FigureBlock(
+                f"{ctx.prefix}token_volume",
+                "Overhead against tokens per request",
+                lambda: plots_latency.token_volume(tv),
+                "Per-bucket overhead with 95% CIs; line: fitted token-volume law.",
+            )
+        )
+    return sec if sec.blocks else None
+
+
+@SECTIONS.register("breakdown")
+def _breakdown_section(ctx: ComparisonContext) -> Section:
+    firsts = ctx.firsts
+    on, off = firsts.get("on"), firsts.get("off")
+    return Section("Where the time went").add(
+        *breakdown_blocks(on.path if on else None, off.path if off else None)
+    )
+
+
+@SECTIONS.register("summaries")
+def _summaries_section(ctx: ComparisonContext) -> Section | None:
+    summaries = {lab: run.llm for lab, run in ctx.firsts.items()}
+    if not summaries:
+        return None
+    sec = Section("Per-leg summaries", console=False).add(*summary_tables(summaries))
+    n = max(len(ctx.on_runs), len(ctx.off_runs))
+    if n > 1:
+        sec.add(
+            Paragraph(
+                f"First repetition of each leg shown ({n} repetitions ran); the overhead table above "
+                "uses all of them."
+            )
+        )
+    return sec
+
+
+@SECTIONS.register("plots")
+def _plots_section(ctx: ComparisonContext) -> Section:
+    legs = {lab: f for lab, f in (("on", ctx.on_frame), ("off", ctx.off_frame)) if f is not None}
+    plots = Section("Plots", console=False)
+    if not legs:
+        return plots.add(Paragraph("The runs of this comparison were not found: no per-request plots."))
+    first = {lab: t for lab, run in ctx.firsts.items() if (t := run.table("requests")) is not None}
+    tel = {
+        lab: t for lab, run in ctx.firsts.items() if (t := run.table("telemetry")) is not None and not t.empty
+    }
+    return plots.add(*run_figures(legs, tel, ctx.prefix, first))
+
+
 def comparison_sections(
     cmp: Comparison,
     base: Path,
@@ -198,116 +340,16 @@ def comparison_sections(
     run_dirs: Mapping[str, Sequence[Path]] | None = None,
 ) -> tuple[str, list[Section]]:
     """(headline, sections) of one comparison; ``prefix`` keeps plot names unique in a profile."""
-    metrics = cmp.metrics
-    line = headline(cmp.model, metrics, aa=cmp.aa)
     # A profile knows its runs relative to itself, which survives moving the directory.
     on_paths = [p for p in (run_dirs or {}).get("on", []) if p.is_dir()] or resolve_runs(cmp.on_runs, base)
     off_paths = [p for p in (run_dirs or {}).get("off", []) if p.is_dir()] or resolve_runs(cmp.off_runs, base)
     on_frame, on_runs = leg_frames(on_paths)
     off_frame, off_runs = leg_frames(off_paths)
-
-    main = Section("Overhead").add(overhead_table(metrics), method_paragraph(cmp))
-    if metrics:
-        main.add(
-            FigureBlock(
-                f"{prefix}overhead",
-                "Overhead per metric",
-                lambda: plots_latency.overhead_bars(metrics),
-                "Bars: overhead; whiskers: 95% CI; red = significant.",
-            )
-        )
-    warns = [Warn(w.code, w.message, w.leg) for w in cmp.warnings]
-    # The analysis' checks cover status, errors, lag and sample size for every run; from the
-    # runs themselves only the error messages add something (what failed, not just how often).
-    for run in on_runs + off_runs:
-        warns.extend(w for w in run_warnings(run, run.table("requests")) if w.code in RUN_ONLY_WARNINGS)
-    missing = len(cmp.on_runs) + len(cmp.off_runs) - len(on_paths) - len(off_paths)
-    if missing:
-        warns.append(
-            Warn(
-                "runs_missing",
-                f"{missing} run directories named in {COMPARISON} were not "
-                "found; plots use the runs that were",
-            )
-        )
-    sections = [main, Section("Data-quality warnings").add(Warnings(warns))]
-
-    envs: dict[str, Any] = dict(cmp.environment)
-    manifests = {
-        lab: runs[0].manifest.model_dump(mode="json")
-        for lab, runs in (("on", on_runs), ("off", off_runs))
-        if runs
-    }
-    if not any(envs.values()) and manifests:
-        envs = {lab: m.get("environment") for lab, m in manifests.items()}
-    sections.append(Section("Environment").add(*environment_blocks(envs, manifests)))
-
-    pc = cmp.paper_compat
-    if not pc and opts is not None and opts.paper_compat and on_frame is not None and off_frame is not None:
-        from profiler.analysis import paper  # the analysis owns the paper's definitions
-
-        pc = paper.paper_view(on_frame, off_frame)
-    if pc:
-        paper_sec = Section("Paper-compatible view").add(paper_table(pc))
-        if on_frame is not None and off_frame is not None:
-            paper_sec.add(paper_figure({"on": on_frame, "off": off_frame}, pc, prefix))
-        sections.append(paper_sec)
-    elif opts is not None and opts.paper_compat:
-        sections.append(
-            Section("Paper-compatible view").add(
-                Paragraph("Not available: the runs' requests were not found.")
-            )
-        )
-
-    tv = cmp.token_volume
-    tv_section = Section("Overhead against token volume")
-    if tv is not None:
-        tv_section.add(*token_volume_tables(tv))
-        if tv.reason:
-            tv_section.add(Paragraph(f"Note: {tv.reason}"))
-    if tv is not None and (tv.bins or tv.fit):
-        tv_section.add(
-            FigureBlock(
-                f"{prefix}token_volume",
-                "Overhead against tokens per request",
-                lambda: plots_latency.token_volume(tv),
-                "Per-bucket overhead with 95% CIs; line: fitted token-volume law.",
-            )
-        )
-    if tv_section.blocks:
-        sections.append(tv_section)
-
-    sections.append(Section("Where the time went").add(
-        *breakdown_blocks(on_runs[0].path if on_runs else None, off_runs[0].path if off_runs else None)
-    ))  # fmt: skip
-
-    summaries = {lab: runs[0].llm for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
-    if summaries:
-        n = max(len(on_runs), len(off_runs))
-        leg_sec = Section("Per-leg summaries", console=False).add(*summary_tables(summaries))
-        if n > 1:
-            leg_sec.add(
-                Paragraph(
-                    f"First repetition of each leg shown ({n} repetitions ran); the overhead "
-                    "table above uses all of them."
-                )
-            )
-        sections.append(leg_sec)
-
-    legs = {lab: f for lab, f in (("on", on_frame), ("off", off_frame)) if f is not None}
-    plots = Section("Plots", console=False)
-    if legs:
-        first = {lab: runs[0].table("requests") for lab, runs in (("on", on_runs), ("off", off_runs)) if runs}
-        tel: dict[str, pd.DataFrame] = {}
-        for lab, runs in (("on", on_runs), ("off", off_runs)):
-            t = runs[0].table("telemetry") if runs else None
-            if t is not None and not t.empty:
-                tel[lab] = t
-        plots.add(*run_figures(legs, tel, prefix, {k: v for k, v in first.items() if v is not None}))
-    else:
-        plots.add(Paragraph("The runs of this comparison were not found: no per-request plots."))
-    sections.append(plots)
-    return line, sections
+    ctx = ComparisonContext(
+        cmp, base, prefix, opts, on_paths, off_paths, on_frame, off_frame, on_runs, off_runs
+    )
+    sections = [sec for builder in SECTIONS.values() if (sec := builder(ctx)) is not None]
+    return headline(cmp.model, cmp.metrics, aa=cmp.aa), sections
 
 
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
