@@ -15,7 +15,9 @@ Three levels:
   request); summarised as a distribution (mean, median, std, percentiles);
 - ``pooled``: a list of values per request pooled over requests before taking percentiles, as
   vLLM does for ITL (``per_request_lists``);
-- ``run``: one rate per run, ``per_run(frame, slos)`` / the run's duration (tokens/s, req/s).
+- ``run``: one rate per run, ``per_run(frame, slos)`` / the run's duration (tokens/s, req/s),
+  or / ``per_run_seconds(frame)`` when the metric measures over a window of its own (the steady
+  state: see :func:`steady_window`).
 
 Every computation here is a pure function of the frame (DESIGN §8.5).
 """
@@ -57,6 +59,8 @@ class Metric:
     per_request: PerRequest | None = None
     per_request_lists: PerRequestLists | None = None
     per_run: PerRun | None = None
+    #: the seconds a run-level rate is taken over (None: the run's duration, DESIGN §3)
+    per_run_seconds: Callable[[pd.DataFrame], float] | None = None
     #: run level: the summary key (vLLM's: output_throughput); request level: derived from stats
     key: str | None = None
     summary_stats: tuple[str, ...] = SUMMARY_STATS
@@ -151,6 +155,65 @@ def _good(frame: pd.DataFrame, slos: Mapping[str, float]) -> float:
     return float(meets_slos(frame, slos).sum())
 
 
+#: A steady window shorter than this share of the run says the run never reached steady state.
+MIN_STEADY_SHARE = 0.25
+
+
+def _ns(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    v = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    return np.where(v > 0, v, np.nan)
+
+
+def steady_window(frame: pd.DataFrame) -> tuple[float, float] | None:
+    """(start, end) in CLOCK_MONOTONIC ns of a run's steady state: from the first completion
+    (every concurrency slot has then been filled once and the first one refilled: the opening
+    wave is over) to the last send (after it the run only drains, at falling concurrency).
+    None without timestamps, or when that window is under :data:`MIN_STEADY_SHARE` of the run."""
+    ends = _ns(frame, "end_ns") if "end_ns" in frame.columns else _ns(frame, "last_ns")
+    ends = np.where(ok_mask(frame), ends, np.nan)
+    sent = _ns(frame, "sent_ns")
+    if not np.isfinite(ends).any() or not np.isfinite(sent).any():
+        return None
+    lo, hi = float(np.nanmin(ends)), float(np.nanmax(sent))
+    total = float(np.nanmax(ends) - np.nanmin(sent))
+    if not hi > lo or total <= 0 or (hi - lo) < MIN_STEADY_SHARE * total:
+        return None
+    return lo, hi
+
+
+def _steady_seconds(frame: pd.DataFrame) -> float:
+    w = steady_window(frame)
+    return math.nan if w is None else (w[1] - w[0]) / 1e9
+
+
+def _steady_tokens(frame: pd.DataFrame, slos: Mapping[str, float]) -> float:
+    """Output tokens emitted inside the steady window: each request's tokens spread evenly over
+    its streaming span (first to last content event), counted where that span overlaps."""
+    w = steady_window(frame)
+    if w is None:
+        return math.nan
+    lo, hi = w
+    first, last = _ns(frame, "first_ns"), _ns(frame, "last_ns")
+    n = pd.to_numeric(frame["output_tokens"], errors="coerce").fillna(0).to_numpy(float)
+    ok = ok_mask(frame) & np.isfinite(first) & np.isfinite(last)
+    span = last - first
+    with np.errstate(invalid="ignore", divide="ignore"):
+        overlap = np.clip(np.minimum(last, hi) - np.maximum(first, lo), 0, None)
+        inside = ((first >= lo) & (first <= hi)) * 1.0  # a one-event response: all or nothing
+        share = np.where(span > 0, overlap / np.where(span > 0, span, 1), inside)
+    return float(np.where(ok, n * share, 0.0).sum())
+
+
+def _steady_completions(frame: pd.DataFrame, slos: Mapping[str, float]) -> float:
+    w = steady_window(frame)
+    if w is None:
+        return math.nan
+    ends = _ns(frame, "end_ns") if "end_ns" in frame.columns else _ns(frame, "last_ns")
+    return float((ok_mask(frame) & (ends >= w[0]) & (ends <= w[1])).sum())
+
+
 for _metric in (
     Metric(
         "ttft",
@@ -182,6 +245,28 @@ for _metric in (
         per_request=ok_column("e2el_ms"),
         slo=True,
         headline="end-to-end latency",
+    ),
+    Metric(
+        "tps_ss",
+        "output tokens/s, steady state",
+        "tok/s",
+        "throughput",
+        "run",
+        per_run=_steady_tokens,
+        per_run_seconds=_steady_seconds,
+        key="steady_output_throughput",
+        headline="output tokens/s",
+    ),
+    Metric(
+        "qps_ss",
+        "requests/s, steady state",
+        "req/s",
+        "throughput",
+        "run",
+        per_run=_steady_completions,
+        per_run_seconds=_steady_seconds,
+        key="steady_request_throughput",
+        headline="requests/s",
     ),
     Metric(
         "tps",
@@ -327,7 +412,7 @@ def request_values(metric: Metric, frame: pd.DataFrame) -> np.ndarray:
 
 
 def rate(total: float, duration_s: float | None) -> float | None:
-    if duration_s is None or not duration_s > 0 or math.isnan(duration_s):
+    if duration_s is None or not duration_s > 0 or math.isnan(duration_s) or math.isnan(total):
         return None
     return total / duration_s
 
@@ -345,7 +430,8 @@ def summarize_metrics(
             if m.needs_slos and not slos:
                 continue
             assert m.per_run is not None and m.key is not None
-            out[m.key] = rate(m.per_run(frame, slos or {}), duration_s)
+            seconds = m.per_run_seconds(frame) if m.per_run_seconds is not None else duration_s
+            out[m.key] = rate(m.per_run(frame, slos or {}), seconds)
         else:
             out.update(distribution(request_values(m, frame), m))
     return out

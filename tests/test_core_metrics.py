@@ -110,3 +110,27 @@ def test_empty_run_gives_nulls_not_crashes(frame: pd.DataFrame) -> None:
     failed = frame.assign(ok=False)
     s = summarize(failed)
     assert s["completed"] == 0 and s["mean_ttft_ms"] is None and s["p99_itl_ms"] is None
+
+
+def test_steady_window_excludes_the_opening_wave_and_the_drain() -> None:
+    from catalog.metrics import METRICS, steady_window, summarize_metrics
+
+    rates = [METRICS.get(n) for n in ("tps_ss", "qps_ss", "tps")]
+
+    # closed loop, 2 slots, each request 100 ms streaming 10 tokens: sends at 0,0,100,100,200,200
+    rows = []
+    for i in range(6):
+        sent = (i // 2) * 100 * MS
+        rows.append({"request_id": i, "scheduled_ns": sent, "sent_ns": sent, "first_ns": sent + 10 * MS,
+                     "last_ns": sent + 100 * MS, "end_ns": sent + 100 * MS, "output_tokens": 10,
+                     "input_tokens": 5, "ok": True})
+    frame = pd.DataFrame(rows)
+    assert steady_window(frame) == (100 * MS, 200 * MS)  # first completion → last send
+    s = summarize_metrics(frame, 0.3, metrics=rates)
+    # in [100, 200] ms: the second wave streams all its 20 tokens; the others overlap at the ends
+    assert s["steady_output_throughput"] == pytest.approx(20 / 0.1)
+    assert s["steady_request_throughput"] == pytest.approx(4 / 0.1)  # ends at 100 (×2) and 200 (×2)
+    assert s["output_throughput"] == pytest.approx(60 / 0.3)
+    one_wave = frame.iloc[:2]  # everything sent at once: no steady state to speak of
+    assert steady_window(one_wave) is None
+    assert summarize_metrics(one_wave, 0.1, metrics=rates)["steady_output_throughput"] is None

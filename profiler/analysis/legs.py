@@ -53,6 +53,8 @@ class LegData:
     # run-level metrics: one numerator per run, and each run's duration
     run_totals: dict[str, np.ndarray] = field(default_factory=dict)
     run_seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
+    #: metrics measured over a window of their own (the steady state): its seconds per run
+    run_windows: dict[str, np.ndarray] = field(default_factory=dict)
     run_groups: list[np.ndarray] = field(default_factory=list)
     timestamps: bool = False
 
@@ -157,6 +159,10 @@ def _windows(leg: LegData, slos: Mapping[str, float]) -> None:
         leg.run_totals[metric.name] = np.array(
             [metric.per_run(leg.frame.iloc[g], slos) for g in leg.groups], dtype=float
         )
+        if metric.per_run_seconds is not None:
+            leg.run_windows[metric.name] = np.array(
+                [metric.per_run_seconds(leg.frame.iloc[g]) for g in leg.groups], dtype=float
+            )
     leg.run_seconds = np.array(seconds, dtype=float)
     leg.run_groups = [np.array([r]) for r in range(len(leg.groups))]
     leg.timestamps = timed

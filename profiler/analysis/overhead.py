@@ -82,7 +82,11 @@ def _pooled(metric: Metric, leg: LegData, w: np.ndarray) -> dict[str, np.ndarray
 
 
 def _run(metric: Metric, leg: LegData, w: np.ndarray) -> dict[str, np.ndarray]:
-    return {RUN_STAT: stats.weighted_ratio(w, leg.run_totals[metric.name], leg.run_seconds)}
+    seconds = leg.run_windows.get(metric.name, leg.run_seconds)
+    totals = leg.run_totals[metric.name]
+    if not (np.isfinite(totals).all() and np.isfinite(seconds).all()):  # no steady window in a run
+        return {RUN_STAT: np.full(w.shape[0], np.nan)}
+    return {RUN_STAT: stats.weighted_ratio(w, totals, seconds)}
 
 
 COMPUTE = {"request": _request, "pooled": _pooled, "run": _run}
