@@ -55,7 +55,7 @@ __all__ = [
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def new_run_id(label: str, model: str | None = None) -> str:

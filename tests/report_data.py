@@ -124,6 +124,7 @@ def make_run(
     fail_every: int = 0,
     environment: dict[str, Any] | None = None,
     status: str = "complete",
+    experiment: Any = None,
 ) -> Path:
     frame = request_rows(n, ttft_ms=ttft_ms, itl_ms=itl_ms, seed=seed, fail_every=fail_every)
     tables = {}
@@ -144,6 +145,7 @@ def make_run(
         "endpoint": "http://127.0.0.1:8000",
         "workload": {"dataset": "random", "num_requests": n, "request_rate": 20.0, "seed": seed},
         "environment": env,
+        "experiment": experiment,
     }
     return write_run(
         out,

@@ -49,7 +49,7 @@ def test_real_files_validate_against_their_schemas(tmp_path: Path) -> None:
 
     def executor(task: RunTask) -> Path:
         return make_run(task.runs_dir, task.leg.name, ttft_ms=40 if task.leg.name == "on" else 30,
-                        seed=task.block)
+                        seed=task.block, experiment=task.experiment)
 
     Experiment(writer, legs, profile_points(wl), executor, blocks=2).run()
     point = writer.index.load_points[0]

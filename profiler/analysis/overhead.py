@@ -17,6 +17,7 @@ from scipy import sparse
 
 from catalog.metrics import RUN_STAT, Metric, compared, pct_value
 from profiler.analysis import stats
+from profiler.analysis.blocks import Blocks
 from profiler.analysis.legs import LegData
 
 #: Above this many distinct gaps, pooled percentiles are resampled on quantile bins.
@@ -117,6 +118,44 @@ def _level(metric: Metric) -> str:
     return "run" if metric.level == "run" else "request"
 
 
+def per_run(metric: Metric, leg: LegData) -> dict[str, np.ndarray]:
+    """Every compared statistic of ``metric`` computed once per run of ``leg``."""
+    return compute(metric, leg, stats.indicator(_groups(leg, metric), _units(leg, metric)))
+
+
+def run_values(
+    on: LegData, off: LegData, *, with_goodput: bool
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """summary key → (per-run values on, per-run values off) of every compared statistic."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for metric in compared():
+        if metric.needs_slos and not with_goodput:
+            continue
+        runs_on, runs_off = per_run(metric, on), per_run(metric, off)
+        for stat in metric.compared_stats:
+            pair = (np.asarray(runs_on[stat], float), np.asarray(runs_off[stat], float))
+            out[metric.summary_key(stat)] = pair
+    return out
+
+
+def block_log_ratios(
+    on: LegData, off: LegData, blocks: Blocks, *, with_goodput: bool
+) -> dict[str, tuple[Metric, str, np.ndarray]]:
+    """summary key → (metric, statistic, log(on/off) of each block, in block order)."""
+    out: dict[str, tuple[Metric, str, np.ndarray]] = {}
+    for metric in compared():
+        if metric.needs_slos and not with_goodput:
+            continue
+        runs_on, runs_off = per_run(metric, on), per_run(metric, off)
+        for stat in metric.compared_stats:
+            a = np.asarray(runs_on[stat], dtype=float)[blocks.on]
+            b = np.asarray(runs_off[stat], dtype=float)[blocks.off]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                d = np.where((a > 0) & (b > 0), np.log(np.where(a > 0, a, 1) / np.where(b > 0, b, 1)), np.nan)
+            out[metric.summary_key(stat)] = (metric, stat, d)
+    return out
+
+
 def metric_rows(
     on: LegData,
     off: LegData,
@@ -125,10 +164,15 @@ def metric_rows(
     with_goodput: bool,
     confidence: float = stats.CONFIDENCE,
     by_run: bool = False,
+    blocks: Blocks | None = None,
+    pilot: int | None = None,
 ) -> list[dict[str, Any]]:
     """One row per compared statistic. ``weights["request"|"run"]`` = (on counts, off counts);
     None = no CI possible. ``by_run``: repetitions; the CI comes from per-run values
-    (:func:`stats.welch_log_ci`), not ``weights``."""
+    (:func:`stats.welch_log_ci`), not ``weights``. ``blocks``: paired blocks; the estimate and
+    CI come from the per-block log ratios (:func:`stats.paired_log_ci`, two-stage with a
+    ``pilot``)."""
+    ratios = block_log_ratios(on, off, blocks, with_goodput=with_goodput) if blocks is not None else {}
     rows = []
     for metric in compared():
         if metric.needs_slos and not with_goodput:
@@ -137,16 +181,18 @@ def metric_rows(
         point_on = compute(metric, on, np.ones((1, _units(on, metric)), dtype=np.int32))
         point_off = compute(metric, off, np.ones((1, _units(off, metric)), dtype=np.int32))
         if by_run:
-            runs_on = compute(metric, on, stats.indicator(_groups(on, metric), _units(on, metric)))
-            runs_off = compute(metric, off, stats.indicator(_groups(off, metric), _units(off, metric)))
-        else:
+            runs_on, runs_off = per_run(metric, on), per_run(metric, off)
+        elif blocks is None:
             boot_on = compute(metric, on, w_on) if w_on is not None else None
             boot_off = compute(metric, off, w_off) if w_off is not None else None
         for stat in metric.compared_stats:
             v_on, v_off = float(point_on[stat][0]), float(point_off[stat][0])
             ov = float(stats.overhead(v_on, v_off, metric.direction))
             ci = None
-            if by_run:
+            if blocks is not None:
+                d = ratios[metric.summary_key(stat)][2]
+                ov, ci = stats.paired_log_ci(d, metric.direction, confidence, pilot)
+            elif by_run:
                 ci = stats.welch_log_ci(
                     runs_on[stat], runs_off[stat], v_on, v_off, metric.direction, confidence
                 )

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from catalog.registry import Registry
+from profiler.analysis.blocks import Blocks, block_prompts_match
 from profiler.analysis.legs import LegData
 
 SHORT_FRACTION = 0.05  # warn when more than 5% of requests stopped far below max_tokens
@@ -26,6 +27,7 @@ class Context:
     off: LegData
     paired: bool
     metrics: list[dict[str, Any]]
+    blocks: Blocks | None = None
 
 
 Check = Callable[[Context], list[dict[str, Any]]]
@@ -72,9 +74,20 @@ def short_outputs(ctx: Context) -> list[dict[str, Any]]:
 def prompts_differ(ctx: Context) -> list[dict[str, Any]]:
     if ctx.paired:
         return []
-    # Every run of both legs should have sent the same prompt sequence (repetitions included).
-    sequences = [_run_keys(leg, g) for leg in (ctx.on, ctx.off) for g in leg.groups]
-    if sequences and sequences[0] is not None and all(seq == sequences[0] for seq in sequences):
+    if ctx.blocks is not None:  # both runs of each block must match; blocks differ by design
+        if block_prompts_match(ctx.on, ctx.off, ctx.blocks):
+            return []
+        return [_warn("prompts_differ", "the two runs of a block sent different prompts (or in another "
+                      "order): the block comparison is not like for like")]
+    # Without blocks: each run's prompt sequence must appear in the other leg (repetitions have
+    # their own seeds, so runs of one leg differ from each other by design).
+    on_seqs = [_run_keys(ctx.on, g) for g in ctx.on.groups]
+    off_seqs = [_run_keys(ctx.off, g) for g in ctx.off.groups]
+    if (
+        all(s is not None for s in on_seqs + off_seqs)
+        and all(s in off_seqs for s in on_seqs)
+        and all(s in on_seqs for s in off_seqs)
+    ):
         return []
     sizes = sorted({len(g) for leg in (ctx.on, ctx.off) for g in leg.groups})
     what = (
@@ -92,7 +105,7 @@ def prompts_differ(ctx: Context) -> list[dict[str, Any]]:
 
 def _run_keys(leg: LegData, rows: np.ndarray) -> list[Any] | None:
     keys = leg.request_keys()
-    return None if keys is None else [keys[i] for i in rows]
+    return None if keys is None else [keys[int(i)] for i in rows]
 
 
 @CHECKS.register("few_samples")
@@ -186,6 +199,25 @@ def single_run(ctx: Context) -> list[dict[str, Any]]:
             + (f"; no CI at all for {', '.join(missing)}" if missing else ""),
         )
     ]
+
+
+@CHECKS.register("unpaired")
+def unpaired(ctx: Context) -> list[dict[str, Any]]:
+    """Repetitions without complete blocks: the unpaired fallback, which keeps host drift in."""
+    if ctx.blocks is not None or (len(ctx.on.runs) < 2 and len(ctx.off.runs) < 2):
+        return []
+    return [_warn("unpaired", "the runs do not form complete blocks (a run of one leg beside a run of the "
+                  "other, same experiment, point and block), so the CIs are unpaired run-level intervals: "
+                  "host drift between runs stays in them; profile both legs together to pair them")]
+
+
+@CHECKS.register("same_runs")
+def same_runs(ctx: Context) -> list[dict[str, Any]]:
+    on = {str(r.path.resolve()) for r in ctx.on.runs}
+    if on & {str(r.path.resolve()) for r in ctx.off.runs}:
+        return [_warn("same_runs", "the same run directories are on both sides: every overhead is 0 by "
+                      "construction, not a measurement")]
+    return []
 
 
 def run_checks(ctx: Context) -> list[dict[str, Any]]:

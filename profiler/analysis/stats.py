@@ -34,6 +34,7 @@ both legs there is no run-level CI.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -67,6 +68,29 @@ def weights(
         # A run drawn k times contributes k × its size draws from its own units.
         out[:, idx] = rng.multinomial(picked[:, r] * len(idx), np.full(len(idx), 1.0 / len(idx)))
     return out
+
+
+def block_weights(
+    rng: np.random.Generator,
+    groups_on: Sequence[np.ndarray],
+    groups_off: Sequence[np.ndarray],
+    n_on: int,
+    n_off: int,
+    n_boot: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paired two-stage bootstrap over blocks: each resample draws blocks with replacement (the
+    same draw for both legs, so a block's runs stay together), then requests within each drawn
+    run. ``groups_*[b]`` are the request indices of block b's run in that leg."""
+    b = len(groups_on)
+    picked = rng.multinomial(b, np.full(b, 1.0 / b), size=n_boot)
+    out = []
+    for groups, n in ((groups_on, n_on), (groups_off, n_off)):
+        w = np.zeros((n_boot, n), dtype=np.float64)
+        for k, idx in enumerate(groups):
+            if len(idx):
+                w[:, idx] = rng.multinomial(picked[:, k] * len(idx), np.full(len(idx), 1.0 / len(idx)))
+        out.append(w)
+    return out[0], out[1]
 
 
 def weighted_mean(w: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -201,3 +225,81 @@ def welch_log_ci(
     centre = float(np.log(point_on / point_off))
     half = float(sstats.t.ppf(0.5 + confidence / 2, df)) * se if se > 0 else 0.0
     return overhead_interval(float(np.exp(centre - half)), float(np.exp(centre + half)), direction)
+
+
+# ----------------------------------------------------------------- paired blocks
+
+
+def paired_log_ci(
+    d: np.ndarray, direction: str, confidence: float = CONFIDENCE, pilot: int | None = None
+) -> tuple[float, tuple[float, float] | None]:
+    """(overhead %, CI %) from per-block log ratios ``d`` = log(on/off), in block order.
+
+    The estimate is the geometric mean of the per-block ratios, exp(mean d). The interval is a
+    paired t-interval on the logs: mean(d) ± t · s/√n. With ``pilot`` = n0 it is the two-stage
+    (Stein) interval: s from the first n0 blocks only, t with n0 − 1 degrees of freedom. Stein's
+    interval keeps its coverage exactly (for normal d) even when the number of blocks n was
+    chosen from those first n0 blocks, which is what a target-precision profile does.
+    """
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return math.nan, None
+    centre = float(d.mean())
+    point = float(ratio_to_overhead(math.exp(centre), direction))
+    s, df = log_sd(d, pilot)
+    if s is None or df < 1:
+        return point, None
+    half = float(sstats.t.ppf(0.5 + confidence / 2, df)) * s / math.sqrt(d.size)
+    return point, overhead_interval(math.exp(centre - half), math.exp(centre + half), direction)
+
+
+def log_sd(d: np.ndarray, pilot: int | None = None) -> tuple[float | None, int]:
+    """(standard deviation of the per-block log ratios, its degrees of freedom): from the first
+    ``pilot`` blocks when given (Stein), else from all; None with fewer than two."""
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    use = d[:pilot] if pilot else d
+    if use.size < 2:
+        return None, 0
+    return float(use.std(ddof=1)), int(use.size - 1)
+
+
+def half_width_pct(s_log: float, n: int, df: int, confidence: float = CONFIDENCE) -> float:
+    """The CI half-width in overhead points for n blocks (log scale mapped to %, upper side)."""
+    half = float(sstats.t.ppf(0.5 + confidence / 2, df)) * s_log / math.sqrt(n)
+    return 100.0 * math.expm1(half)
+
+
+def mde_pct(s_log: float, n: int, df: int, confidence: float = CONFIDENCE, power: float = 0.80) -> float:
+    """The smallest overhead a paired design of n blocks detects (two-sided, ``confidence``,
+    with probability ``power``): (t_{1−α/2} + t_{power}) · s/√n on the log scale, as %."""
+    delta = (float(sstats.t.ppf(0.5 + confidence / 2, df)) + float(sstats.t.ppf(power, df))) * s_log
+    return 100.0 * math.expm1(delta / math.sqrt(n))
+
+
+def blocks_for(
+    s_log: float, target_pct: float, confidence: float = CONFIDENCE, most: int = 100_000
+) -> int | None:
+    """Blocks needed for a CI half-width ≤ ``target_pct`` points, given a per-block log-ratio
+    spread ``s_log`` (None if more than ``most``)."""
+    if not target_pct > 0:
+        return None
+    goal = math.log1p(target_pct / 100.0)
+    if s_log <= 0:
+        return 2
+    # start from the normal approximation, then step until the t quantile agrees
+    n = max(2, math.ceil((1.96 * s_log / goal) ** 2))
+    while n <= most:
+        if float(sstats.t.ppf(0.5 + confidence / 2, n - 1)) * s_log / math.sqrt(n) <= goal:
+            return n
+        n += 1
+    return None
+
+
+def stein_blocks(s_pilot: float, pilot: int, target_pct: float, confidence: float = CONFIDENCE) -> int:
+    """Blocks a two-stage (Stein) design needs for a half-width ≤ ``target_pct`` points: with the
+    pilot's spread and t on pilot − 1 degrees of freedom, at least the pilot itself."""
+    goal = math.log1p(target_pct / 100.0)
+    t = float(sstats.t.ppf(0.5 + confidence / 2, pilot - 1))
+    return max(pilot, math.ceil((t * s_pilot / goal) ** 2)) if s_pilot > 0 else pilot

@@ -44,9 +44,40 @@ def _abba(legs: Sequence[str], block: int) -> list[str]:
     return list(legs) if block % 2 == 0 else list(reversed(legs))
 
 
+def williams_sequences(k: int) -> list[list[int]]:
+    """A Williams design for k treatments: orders (as indices) in which every treatment follows
+    every other one equally often, so first-order carry-over is balanced. Even k: k sequences;
+    odd k: 2k (the square and its mirror). k = 2 gives AB, BA: ABBA."""
+    if k < 1:
+        raise ValueError("a design needs at least one leg")
+    first = [0]
+    lo, hi = 1, k - 1
+    while len(first) < k:
+        first.append(lo)
+        lo += 1
+        if len(first) < k:
+            first.append(hi)
+            hi -= 1
+    rows = [[(x + i) % k for x in first] for i in range(k)]
+    if k % 2 == 1:
+        rows += [list(reversed(r)) for r in rows]
+    return rows
+
+
+def _williams(legs: Sequence[str], block: int) -> list[str]:
+    """Block b runs Williams sequence b mod (k or 2k): over every full cycle each leg runs in
+    each position equally often and follows each other leg equally often."""
+    rows = williams_sequences(len(legs))
+    return [legs[i] for i in rows[block % len(rows)]]
+
+
 def _single(legs: Sequence[str], block: int) -> list[str]:
     return list(legs)
 
 
 DESIGNS.add("abba", Design("abba", "ABBA: A, B then B, A in alternate blocks", _abba, min_legs=1, max_legs=2))
+DESIGNS.add(
+    "williams",
+    Design("williams", "Williams: every leg follows every other equally often (ABBA for 2 legs)", _williams),
+)
 DESIGNS.add("single", Design("single", "one leg, one run per block", _single, min_legs=1, max_legs=1))

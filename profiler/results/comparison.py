@@ -37,13 +37,15 @@ class MetricRow(Strict):
 
 
 class Method(Strict):
-    bootstrap: str  # the design: paired | independent | repetitions
+    bootstrap: str  # the design: blocks | paired | independent | repetitions
     n_boot: int | None  # None: no resampling (t-intervals only)
     confidence: float
     seed: int | None
     interval: str  # how every CI in this file was formed
     throughput: str | None = None
     slos: dict[str, float] | None = None
+    blocks: int | None = None  # complete blocks compared (design "blocks")
+    pilot_blocks: int | None = None  # two-stage interval: the blocks that set the spread
 
 
 class Warn(Strict):
@@ -144,6 +146,32 @@ class TokenVolume(Strict):
     interval: str | None = None
 
 
+class PrecisionNeed(Strict):
+    target_pct: float  # a CI half-width, in overhead points
+    blocks: int | None  # blocks needed for it (None: out of reach)
+    minutes: float | None  # at this comparison's measured time per block
+
+
+class PowerRow(Strict):
+    metric: str
+    blocks: int  # blocks (or runs per leg) the spread was measured on
+    sd_log: float | None  # spread of the per-block log ratios (or of the run-level difference)
+    half_width_pct: float | None  # the CI half-width now, overhead points
+    mde_pct: float | None  # the smallest overhead detected with 80% power at 95% confidence
+    needed: list[PrecisionNeed] = Field(default_factory=list)
+
+
+class Power(Strict):
+    """How precise this comparison is and what more precision would cost (DESIGN §4)."""
+
+    design: str
+    confidence: float
+    power: float
+    block_seconds: float | None  # measured wall time of one block (every leg once)
+    rows: list[PowerRow] = Field(default_factory=list)
+    note: str | None = None
+
+
 class LegRuns(Strict):
     on: list[RunRef]
     off: list[RunRef]
@@ -167,6 +195,7 @@ class Comparison(ResultFile):
     token_volume: TokenVolume | None = None
     warnings: list[Warn] = Field(default_factory=list)
     environment: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    power: Power | None = None
 
     def row(self, key: str) -> MetricRow | None:
         """The row of one metric key (``mean_ttft_ms``), or None."""
