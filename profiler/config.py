@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -62,7 +63,7 @@ class WorkloadSpec(Strict):
     burstiness: float = Field(1.0, gt=0, description="gamma shape: 1 = Poisson, < 1 burstier, inf = constant")
     ramp_up_s: float = Field(0.0, ge=0, description="seconds over which the rate ramps up")
     warmup: int | None = Field(None, ge=0, description="warm-up requests per run (default: = concurrency)")
-    repeats: int = Field(1, ge=1, description="blocks per load point (every leg once per block)")
+    repeats: int = Field(8, ge=1, description="blocks per load point (every leg once per block)")
     seed: int = Field(0, description="workload seed (block i uses seed + i)")
     timeout_s: float = Field(600.0, gt=0, description="per-request timeout in seconds")
     slos: dict[str, float] = Field(
@@ -159,6 +160,15 @@ class TokenizerSpec(Strict):
     path: str | None = None
 
 
+LEG_NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
+
+
+def check_leg_name(name: str) -> str:
+    if not LEG_NAME.match(name):
+        raise ValueError(f"leg name {name!r}: use lower-case letters, digits, '_' or '-' (e.g. tdx, cc)")
+    return name
+
+
 class ModelEntry(Strict):
     hf_id: str
     served_name: str
@@ -169,8 +179,17 @@ class ModelEntry(Strict):
     tokenizer: TokenizerSpec = Field(default_factory=TokenizerSpec)
     engine: EngineSpec = Field(default_factory=EngineSpec)
     endpoints: Endpoints = Field(default_factory=Endpoints)
+    #: named legs beyond the on/off pair, e.g. {base: URL, tdx: URL, cc: URL} (k-leg profiles)
+    legs: dict[str, str] = Field(default_factory=dict)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     seed: int = 0
+
+    @field_validator("legs")
+    @classmethod
+    def _leg_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            check_leg_name(name)
+        return v
 
 
 class ModelsFile(Strict):

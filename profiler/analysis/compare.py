@@ -177,8 +177,10 @@ def compare_runs(
     confidence: float = stats.CONFIDENCE,
     pilot: int | None = None,
     targets: Sequence[float] = TARGETS,
+    names: tuple[str, str] | None = None,
 ) -> Comparison:
-    """Compare LLM run directories (or folders of runs); write ``<out>/comparison.json``."""
+    """Compare LLM run directories (or folders of runs); write ``<out>/comparison.json``.
+    ``names``: the two legs' names in a k-leg profile (the leg, then its reference)."""
     on_paths = [on] if isinstance(on, (str, Path)) else list(on)
     off_paths = [off] if isinstance(off, (str, Path)) else list(off)
     probe = load_leg(on_paths, "on")
@@ -197,6 +199,8 @@ def compare_runs(
         pilot=pilot,
         targets=targets,
     )
+    if names is not None:
+        result = result.model_copy(update={"leg": names[0], "reference": names[1]})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result.save(out / COMPARISON)

@@ -73,6 +73,11 @@ for _cmd in (
         "profiler.commands.plan",
     ),
     Command(
+        "inject",
+        "the positive control: a loopback proxy adding a known cost to an endpoint",
+        "profiler.commands.inject",
+    ),
+    Command(
         "suite", "run a secondary suite (cpu, io, net, zk, gpu, llm) for one leg", "profiler.commands.suite"
     ),
     Command("models", "list the models of models.yaml (keys for --model)", "profiler.commands.models"),

@@ -16,8 +16,10 @@ in progress saved by its executor) and re-raises, so the caller still stops its 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,7 @@ class RunTask:
     runs_dir: Path
     experiment: ExperimentRef
     on_start: Callable[[Path], None]  # call with the run directory as soon as it exists
+    stop: threading.Event | None = None  # set when the experiment is being interrupted
 
 
 Executor = Callable[[RunTask], Path]
@@ -80,8 +83,11 @@ class Experiment:
     design: str = "abba"
     rules: Rules = field(default_factory=Rules)
     console: Console = field(default_factory=lambda: Console(stderr=True))
+    #: run every block's legs at the same time (legs on different hosts; identical schedules)
+    at_once: bool = False
     #: legs that stopped (name → why); they run no further point
     stopped: dict[str, str] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> ExperimentIndex:
         """Run every point; the index is complete, or incomplete with the reason (re-raised)."""
@@ -97,18 +103,30 @@ class Experiment:
                 for block in range(self.blocks):
                     order = design.order([leg.name for leg in active], block_counter)
                     block_counter += 1
-                    for position, name in enumerate(order):
-                        leg = next(x for x in active if x.name == name)
-                        done += 1
-                        self._say(
-                            f"[bold]run {done}/{total}[/]: leg {name}, {point.name}, block "
-                            f"{block + 1}/{self.blocks} → {leg.base_url}"
-                        )
-                        t0 = time.monotonic()
-                        run_dir = self.executor(self._task(point, leg, block, position))
-                        self.writer.add_run(point.name, name, run_dir)
-                        runs[name].append(run_dir)
-                        self._said_run(run_dir, time.monotonic() - t0)
+                    tasks = [
+                        self._task(point, next(x for x in active if x.name == name), block, position)
+                        for position, name in enumerate(order)
+                    ]
+                    if self.at_once and len(tasks) > 1:
+                        done += len(tasks)
+                        first = done - len(tasks) + 1
+                        self._say(f"[bold]runs {first}–{done}/{total}[/]: legs {', '.join(order)} at once, "
+                                  f"{point.name}, block {block + 1}/{self.blocks}")
+                        for task, run_dir in zip(tasks, self._together(tasks), strict=True):
+                            self.writer.add_run(point.name, task.leg.name, run_dir)
+                            runs[task.leg.name].append(run_dir)
+                    else:
+                        for task in tasks:
+                            done += 1
+                            self._say(
+                                f"[bold]run {done}/{total}[/]: leg {task.leg.name}, {point.name}, "
+                                f"block {block + 1}/{self.blocks} → {task.leg.base_url}"
+                            )
+                            t0 = time.monotonic()
+                            run_dir = self.executor(task)
+                            self.writer.add_run(point.name, task.leg.name, run_dir)
+                            runs[task.leg.name].append(run_dir)
+                            self._said_run(run_dir, time.monotonic() - t0)
                     if self.rules.enough is not None and self.rules.enough(point, block, runs):
                         total -= (self.blocks - block - 1) * len(active)
                         break
@@ -127,6 +145,31 @@ class Experiment:
             raise
         self.writer.finish(STATUS_COMPLETE)
         return self.writer.index
+
+    def _together(self, tasks: list[RunTask]) -> list[Path]:
+        """Run one block's legs at the same time, one thread each (the load generator then drives
+        its own event loop per thread). Ctrl-C stops them all, saves, and re-raises."""
+        pool = ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="leg")
+        futures = [pool.submit(self.executor, t) for t in tasks]
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                wait(futures)
+                break
+            except KeyboardInterrupt as exc:  # stop every leg; each saves what it measured
+                interrupted = exc
+                self._stop.set()
+        pool.shutdown(wait=True)
+        paths = []
+        for f in futures:
+            error = f.exception()
+            if error is not None and interrupted is None:
+                raise error
+            if error is None:
+                paths.append(f.result())
+        if interrupted is not None:
+            raise interrupted
+        return paths
 
     def _task(self, point: Point, leg: Leg, block: int, position: int) -> RunTask:
         index = self.writer.index
@@ -149,6 +192,7 @@ class Experiment:
             runs_dir=self.writer.runs_dir,
             experiment=ref,
             on_start=lambda d: self.writer.add_run(point.name, leg.name, d),
+            stop=self._stop,
         )
 
     def _say(self, text: str) -> None:

@@ -107,8 +107,16 @@ class IndexWriter:
                 self.index.point(ref.point).runs.setdefault(ref.leg, []).append(rel)
         self.save()
 
-    def set_comparison(self, point: str, directory: Path) -> None:
-        self.index.point(point).comparison = str(Path(directory).relative_to(self.root))
+    def set_comparison(
+        self, point: str, directory: Path, name: str | None = None, primary: bool = True
+    ) -> None:
+        """Record a comparison of ``point`` (``name``: "<leg>-vs-<reference>")."""
+        rel = str(Path(directory).relative_to(self.root))
+        entry = self.index.point(point)
+        if primary or entry.comparison is None:
+            entry.comparison = rel
+        if name:
+            entry.comparisons[name] = rel
         self.save()
 
     def finish(self, status: str, reason: str | None = None) -> None:

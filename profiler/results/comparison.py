@@ -182,6 +182,8 @@ class Comparison(ResultFile):
 
     kind: Literal["comparison"] = "comparison"
     subject: str = "llm"  # "llm", or the suite compared (cpu, io, net, zk, gpu)
+    leg: str | None = None  # the leg called "on" below (k-leg profiles: its name)
+    reference: str | None = None  # the leg called "off" below (its baseline, or the chain's step)
     tool_version: str
     model: str | None
     aa: bool

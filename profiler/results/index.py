@@ -35,13 +35,30 @@ class DesignEntry(Strict):
     description: str  # in words: "on, off, off, on, … per load point"
 
 
+class PrecisionEntry(Strict):
+    """A target-precision point: the rule, and how far it got (``profile --target-ci``)."""
+
+    target_pct: float  # the CI half-width asked for, in points
+    metrics: list[str]  # the headline metrics it applies to
+    pilot_blocks: int  # blocks that set the spread (the comparison's two-stage interval uses them)
+    budget_s: float | None = None
+    blocks_needed: int | None = None  # from the pilot
+    blocks_run: int = 0
+    stopped_by: str | None = None  # target | budget | max-blocks
+    reached: bool = False  # every headline half-width ≤ the target
+    half_widths: dict[str, float | None] = Field(default_factory=dict)
+
+
 class PointEntry(Strict):
     name: str  # rate=4, concurrency=16
     request_rate: Rate | None = None
     concurrency: int | None = None
     load: Rate | None = None  # a sweep's swept parameter
     runs: dict[str, list[str]] = Field(default_factory=dict)  # leg → run dirs, in run order
-    comparison: str | None = None  # the comparison directory, once compared
+    comparison: str | None = None  # the (first) comparison directory, once compared
+    comparisons: dict[str, str] = Field(default_factory=dict)  # "<leg>-vs-<reference>" → directory
+    decomposition: str | None = None  # decomposition.json of a chain of legs
+    precision: PrecisionEntry | None = None  # a target-precision point's rule and outcome
 
     def all_runs(self) -> list[str]:
         return [r for rs in self.runs.values() for r in rs]
@@ -126,6 +143,7 @@ class ExperimentIndex(ResultFile):
     host: str | None = None
     legs: dict[str, LegEntry] = Field(default_factory=dict)
     baseline: str | None = None  # the reference leg overheads are taken against
+    chain: list[str] | None = None  # legs whose successive increments are compared (a, b, c)
     design: DesignEntry
     workload: dict[str, Any] | None = None
     load_points: list[PointEntry] = Field(default_factory=list)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from catalog.metrics import METRICS
 from loadgen.health import SUMMARY_KEYS as HEALTH_KEYS
 from profiler.results.comparison import Comparison
+from profiler.results.decomposition import Decomposition
 from profiler.results.index import ProfileIndex, SuiteIndex, SweepIndex
 from profiler.results.run import RequestsTableSchema, RunManifest, RunSummary, SuiteSummary
 
@@ -29,6 +30,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "suite-summary": SuiteSummary,
     "requests-table": RequestsTableSchema,
     "comparison": Comparison,
+    "decomposition": Decomposition,
     "profile": ProfileIndex,
     "sweep": SweepIndex,
     "suite": SuiteIndex,
