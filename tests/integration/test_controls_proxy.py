@@ -34,7 +34,7 @@ def _delays(run_dir: Path, log: dict[str, Any]) -> np.ndarray:
     out = []
     for _, row in req.iterrows():
         w = writes[row["request_id"]]
-        stamps = [row["first_ns"]] + list(row["first_ns"] + np.cumsum(np.asarray(row["itl_ms"]) * 1e6))
+        stamps = [row["first_ns"], *(row["first_ns"] + np.cumsum(np.asarray(row["itl_ms"]) * 1e6))]
         for i, (c, s) in enumerate(zip(stamps, w, strict=False)):
             out.append((i, (c - s) / 1e6))
     return np.array(out)
