@@ -39,4 +39,38 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
     add_workload_flags(
         p.add_argument_group("workload (defaults: the model's workload in models.yaml)"), PROFILE_FIELDS
     )
+    legs = p.add_argument_group("legs (default: --tee-on/--tee-off, models.yaml, or the launched engine)")
+    legs.add_argument("--leg", action="append", default=[], metavar="NAME=URL",
+                      help="a named leg (repeat for k legs, e.g. --leg base=URL --leg tdx=URL --leg cc=URL)")
+    legs.add_argument("--baseline", default=None, metavar="NAME",
+                      help="the leg every other is compared against (default: off, else the first leg)")
+    legs.add_argument("--chain", default=None, metavar="A,B,C",
+                      help="also compare each successive increment (B vs A, C vs B) and decompose the total")
+    legs.add_argument("--legs-at-once", action="store_true",
+                      help="run every block's legs at the same time (legs on different servers only)")
+    legs.add_argument("--inject", action="append", default=[], metavar="NAME=LEG:COST",
+                      help="positive control: a leg NAME reaching LEG through a proxy that adds COST, e.g. "
+                      "injected=off:per_event_us=800 or slow=off:first_byte_ms=5")
+    prec = p.add_argument_group("precision (stop at a target CI instead of a fixed --repeats)")
+    prec.add_argument("--target-ci", type=float, default=None, metavar="PCT",
+                      help="add blocks until the headline CIs are ±PCT points (two-stage rule, see docs)")
+    prec.add_argument("--target-metrics", default=None, metavar="KEY[,KEY…]",
+                      help="the metrics --target-ci applies to (default: mean_ttft_ms, mean_tpot_ms, "
+                      "steady_output_throughput)")
+    prec.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                      help="with --target-ci: stop a load point after this much measuring, whatever the CI")
+    prec.add_argument(
+        "--pilot-blocks",
+        type=int,
+        default=8,
+        metavar="N",
+        help="with --target-ci: blocks that measure the spread before the rest is sized (default 8)",
+    )
+    prec.add_argument(
+        "--max-blocks",
+        type=int,
+        default=200,
+        metavar="N",
+        help="with --target-ci: never more blocks per load point than this (default 200)",
+    )
     p.add_argument("--no-report", action="store_true", help="skip the reports (md/html/png)")

@@ -18,7 +18,7 @@ from profiler.report.environment import environment_blocks
 from profiler.report.model import FigureBlock, Options, Paragraph, Report, Section, Table, Warn, Warnings
 from profiler.report.run_view import run_figures, run_warnings, summary_tables
 from profiler.report.text import ci, headline, metric_label, num, pct
-from profiler.results.comparison import Comparison, MetricRow, PaperView, TokenVolume
+from profiler.results.comparison import Comparison, MetricRow, PaperView, Power, TokenVolume
 from profiler.store import COMPARISON, Run, read_run
 
 RUN_ONLY_WARNINGS = {"errors"}
@@ -230,6 +230,62 @@ def _overhead_section(ctx: ComparisonContext) -> Section:
     return main
 
 
+#: The metrics a precision table shows (the headline ones a profile's target applies to).
+POWER_METRICS = ("mean_ttft_ms", "mean_tpot_ms", "mean_itl_ms", "mean_e2el_ms", "steady_output_throughput",
+                 "output_throughput")
+
+
+def power_table(power: Power) -> Table:
+    rows = []
+    targets: list[float] = sorted({n.target_pct for r in power.rows for n in r.needed})
+    for r in power.rows:
+        if r.metric not in POWER_METRICS:
+            continue
+        needs = {n.target_pct: n for n in r.needed}
+        cells = []
+        for t in targets:
+            n = needs.get(t)
+            if n is None or n.blocks is None:
+                cells.append("—")
+            else:
+                cells.append(f"{n.blocks}" + (f" ({n.minutes:.1f} min)" if n.minutes is not None else ""))
+        lead = [metric_label(r.metric), str(r.blocks), _plus(r.half_width_pct), _plus(r.mde_pct)]
+        rows.append([*lead, *cells])
+    unit = "blocks" if power.design == "blocks" else "runs per leg"
+    note = (
+        f"Half-width and minimum detectable overhead (MDE: {power.confidence:.0%} confidence, "
+        f"{power.power:.0%} power) from {power.note}."
+    )
+    if power.block_seconds:
+        note += f" One block took {power.block_seconds:.1f} s."
+    return Table(
+        "Precision and power",
+        ["metric", unit, "CI half-width", "MDE", *[f"{unit} for ±{t:g}" for t in targets]],
+        rows,
+        note=note,
+        optional=[f"{unit} for ±{t:g}" for t in targets[::-1]],
+    )
+
+
+def _plus(x: float | None) -> str:
+    return "—" if x is None else f"±{x:.2f}%" if x < 100 else f"±{x:.0f}%"
+
+
+@SECTIONS.register("power")
+def _power_section(ctx: ComparisonContext) -> Section | None:
+    power = ctx.cmp.power
+    if power is None:
+        if ctx.cmp.method.bootstrap in ("paired", "independent"):
+            return Section("Precision and power").add(
+                Paragraph(
+                    "No precision or power figures: one run per leg shows no run-to-run spread. Profile "
+                    "in blocks (--repeats 8) to learn the smallest overhead this setup can detect."
+                )
+            )
+        return None
+    return Section("Precision and power").add(power_table(power))
+
+
 @SECTIONS.register("warnings")
 def _warnings_section(ctx: ComparisonContext) -> Section:
     warns = [Warn(w.code, w.message, w.leg) for w in ctx.cmp.warnings]
@@ -239,8 +295,13 @@ def _warnings_section(ctx: ComparisonContext) -> Section:
         warns.extend(w for w in run_warnings(run, run.table("requests")) if w.code in RUN_ONLY_WARNINGS)
     missing = len(ctx.cmp.on_runs) + len(ctx.cmp.off_runs) - len(ctx.on_paths) - len(ctx.off_paths)
     if missing:
-        warns.append(Warn("runs_missing", f"{missing} run directories named in {COMPARISON} were not found; "
-                          "plots use the runs that were"))
+        warns.append(
+            Warn(
+                "runs_missing",
+                f"{missing} run directories named in {COMPARISON} were not found; "
+                "plots use the runs that were",
+            )
+        )
     return Section("Data-quality warnings").add(Warnings(warns))
 
 
@@ -349,7 +410,7 @@ def comparison_sections(
         cmp, base, prefix, opts, on_paths, off_paths, on_frame, off_frame, on_runs, off_runs
     )
     sections = [sec for builder in SECTIONS.values() if (sec := builder(ctx)) is not None]
-    return headline(cmp.model, cmp.metrics, aa=cmp.aa), sections
+    return headline(cmp.model, cmp.metrics, aa=cmp.aa, leg=cmp.leg, reference=cmp.reference), sections
 
 
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:

@@ -31,6 +31,7 @@ from profiler.report.plots_common import (
 )
 from profiler.report.text import metric_label
 from profiler.results.comparison import MetricRow, PaperLeg, TokenVolume, VolumeBin
+from profiler.results.decomposition import Decomposition
 
 CDF_PANELS = (
     ("ttft_ms", "TTFT", "time to first token (ms)", "fraction of requests ≤ x"),
@@ -307,4 +308,37 @@ def paper_tps_vs_tokens(
     ax.set_ylabel("decode rate: output tokens / Σ ITL (tokens/s)")
     ax.grid(alpha=0.3)
     legend_if_any(ax, fontsize=8, markerscale=2)
+    return fig
+
+
+def stacked_increments(d: Decomposition, title: str = "Overhead by step (95% CI)") -> Figure:
+    """One bar per metric, its steps stacked (bare → CPU TEE → + GPU CC); each step's whisker is
+    its own CI at the end of its segment; a diamond marks the total with its CI."""
+    rows = [r for r in d.metrics if r.total.overhead_pct is not None]
+    fig, axes = new_figure(title, size=(10, max(3.0, 0.6 * len(rows) + 1.8)))
+    ax = axes[0]
+    if not rows:
+        no_data(ax, "decomposed metrics")
+    palette = ["#2471a3", "#c0392b", "#117a65", "#b9770e", "#7d3c98"]
+    ys = np.arange(len(rows))[::-1]
+    for y, row in zip(ys, rows, strict=False):
+        left = 0.0
+        for k, s in enumerate(row.steps):
+            v = float(s.overhead_pct or 0.0)
+            color = palette[k % len(palette)]
+            ax.barh(y, v, left=left, color=color, alpha=0.85, label=f"{s.leg} vs {s.reference}")
+            if s.ci_low is not None and s.ci_high is not None:
+                interval(ax, [y], [left + s.ci_low], [left + s.ci_high], horizontal=True, color="black",
+                         label="95% CI of the step")
+            left += v
+        t = row.total
+        ax.plot([float(t.overhead_pct or 0.0)], [y], "D", color="black", label="total")
+        if t.ci_low is not None and t.ci_high is not None:
+            ax.hlines(y + 0.3, t.ci_low, t.ci_high, colors="#555", lw=2, label="95% CI of the total")
+    ax.set_yticks(ys, [metric_label(r.metric) for r in rows] if rows else [])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("overhead (%) — positive means the step costs")
+    ax.set_ylabel("metric")
+    ax.grid(axis="x", alpha=0.3)
+    _dedupe_legend(ax)
     return fig

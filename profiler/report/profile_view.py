@@ -8,6 +8,7 @@ from pathlib import Path
 
 from profiler.report.comparison_view import comparison_sections
 from profiler.report.environment import environment_table
+from profiler.report.legs_view import point_sections
 from profiler.report.model import Options, Paragraph, Report, Section, Table
 from profiler.report.text import ci, find_metric, headline_groups, num, pct
 from profiler.results.comparison import Comparison, MetricRow
@@ -19,10 +20,13 @@ def slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text).strip("_") or "point"
 
 
-def comparison_of(profile_dir: Path, point: PointEntry) -> tuple[Comparison, Path] | None:
-    if not point.comparison:
+def comparison_of(
+    profile_dir: Path, point: PointEntry, rel: str | None = None
+) -> tuple[Comparison, Path] | None:
+    rel = rel or point.comparison
+    if not rel:
         return None
-    cdir = profile_dir / point.comparison
+    cdir = profile_dir / rel
     if cdir.is_file():
         cdir = cdir.parent
     if not (cdir / COMPARISON).is_file():
@@ -61,10 +65,15 @@ def runs_table(index: ExperimentIndex, root: Path) -> Table:
                 s = run.llm
                 mark = "" if run.complete else "*"
                 incomplete |= not run.complete
-                rows.append([
-                    point.name, leg, f"{block + 1}{mark}", f"{s.completed}/{s.failed}",
-                    *(_fixed(s.value(key), digits) for _, key, digits in RUN_COLUMNS),
-                ])
+                rows.append(
+                    [
+                        point.name,
+                        leg,
+                        f"{block + 1}{mark}",
+                        f"{s.completed}/{s.failed}",
+                        *(_fixed(s.value(key), digits) for _, key, digits in RUN_COLUMNS),
+                    ]
+                )
     return Table(
         f"Per-run summary: {index.model} (latencies in ms)",
         ["point", "leg", "block", "ok/fail", *(title for title, _, _ in RUN_COLUMNS)],
@@ -88,7 +97,8 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
     report = Report(kind="profile", title=title, source=path, out_dir=Path(out_dir or path), calibration=aa)
     if prof.status != "complete":
         report.headline.append(
-            f"Profile status: {prof.status}" + (f" ({prof.reason})" if prof.reason else "")
+            f"Profile status: {prof.status}"
+            + (f" ({prof.reason})" if prof.reason else "")
             + " — results below cover what was measured."
         )
     if aa:
@@ -98,31 +108,55 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
         )
     groups = headline_groups()
     legs = list(prof.legs)
+    several = len(legs) > 2
     rows: list[list[str]] = []
     details: list[tuple[str, list[Section]]] = []
     for point in points:
         counts = " / ".join(str(len(point.runs.get(leg, []))) for leg in legs)
-        found = comparison_of(path, point)
+        pairs = point.comparisons or ({"on-vs-off": point.comparison} if point.comparison else {})
         lead = [point.name, num(point.request_rate), num(point.concurrency), counts]
-        if found is None:
-            rows.append([*lead, *["—"] * len(groups)])
+        found = [(name, comparison_of(path, point, rel)) for name, rel in pairs.items()]
+        if not any(f for _, f in found):
+            rows.append([*lead, *([""] if several else []), *["—"] * len(groups)])
             report.headline.append(f"{point.name}: no comparison (runs {' / '.join(legs)}: {counts}).")
             continue
-        cmp, cdir = found
-        rows.append([*lead, *[overview_cell(cmp.metrics, keys) for _, keys, _ in groups]])
-        leg_runs = {leg: [path / r for r in point.runs.get(leg, [])] for leg in ("on", "off")}
-        line, sections = comparison_sections(cmp, cdir, f"{slug(point.name)}_" if len(points) > 1 else "",
-                                             opts, leg_runs)
-        report.headline.append(f"{point.name} — {line}")
-        details.append((point.name, sections))
+        for name, item in found:
+            if item is None:
+                continue
+            cmp, cdir = item
+            rows.append(
+                [
+                    *lead,
+                    *([name] if several else []),
+                    *[overview_cell(cmp.metrics, keys) for _, keys, _ in groups],
+                ]
+            )
+            leg_runs = {
+                "on": [path / r for r in point.runs.get(cmp.leg or "on", [])],
+                "off": [path / r for r in point.runs.get(cmp.reference or "off", [])],
+            }
+            prefix = slug(f"{point.name}_{name}") + "_" if len(points) > 1 or several else ""
+            line, sections = comparison_sections(cmp, cdir, prefix, opts, leg_runs)
+            where = f"{point.name} · {name}" if several else point.name
+            report.headline.append(f"{where} — {line}")
+            details.append((where, sections))
+        extra = point_sections(path, point, prefix=slug(point.name) + "_")
+        if extra:
+            details.append((point.name, extra))
 
     if rows:
         report.sections.append(
             Section("Load points").add(
                 Table(
                     "Overhead per load point",
-                    ["load point", "request rate (req/s)", "concurrency", f"runs {' / '.join(legs)}",
-                     *[noun for noun, _, _ in groups]],
+                    [
+                        "load point",
+                        "request rate (req/s)",
+                        "concurrency",
+                        f"runs {' / '.join(legs)}",
+                        *(["comparison"] if several else []),
+                        *[noun for noun, _, _ in groups],
+                    ],
                     rows,
                     note="Overhead % [95% CI]; * = significant (CI excludes 0). Positive = the TEE costs.",
                 )

@@ -117,7 +117,14 @@ def headline_groups() -> list[tuple[str, list[str], str]]:
     return [(noun, keys, direction) for noun, (keys, direction) in groups.items()]
 
 
-def headline(model: str | None, rows: Sequence[MetricRow], *, aa: bool = False) -> str:
+def headline(
+    model: str | None,
+    rows: Sequence[MetricRow],
+    *,
+    aa: bool = False,
+    leg: str | None = None,
+    reference: str | None = None,
+) -> str:
     """One sentence a reader can quote: what the TEE adds to TTFT and to decode time, and the
     first throughput overhead.
 
@@ -139,6 +146,8 @@ def headline(model: str | None, rows: Sequence[MetricRow], *, aa: bool = False) 
             if body
             else f"{who}A/A calibration, not a TEE measurement."
         )
+    elif leg and reference and (leg, reference) != ("on", "off"):
+        sentence = f"{who}{leg} adds " + " and ".join(parts) + f" over {reference}." if parts else f"{who}"
     else:
         sentence = f"{who}TEE adds " + " and ".join(parts) + "." if parts else f"{who}"
     if tput is not None:
