@@ -8,10 +8,11 @@ TTFT grows by exactly ``first_byte_ms``, every inter-token gap by ``per_event_us
 leg must find that cost inside its CI; a setup that cannot see a +2% injected cost cannot see a
 2% TEE cost either.
 
-Timing: release instants are absolute CLOCK_MONOTONIC deadlines; the last millisecond before
-each is spent yielding (uvloop timers run on a millisecond clock and may fire early), so
-releases land within tens of µs on an idle core. ``--log FILE`` records every forwarded piece
-(arrival, planned and actual release, in ns) so a test can check the proxy adds what it claims.
+Timing: release instants are absolute CLOCK_MONOTONIC deadlines; a connection's sender thread
+sleeps in the kernel until each (no spinning: the proxy must not take CPU from the server and
+the client it sits between, or the control would measure that contention too). ``--log FILE``
+records every forwarded piece (arrival, planned and actual release, in ns) so a test can check
+the proxy adds what it claims.
 
     python -m profiler.controls.proxy --upstream http://127.0.0.1:8000 --per-event-us 800
     (prints ``listening on http://127.0.0.1:PORT`` once it accepts connections)
@@ -20,15 +21,19 @@ releases land within tens of µs on an idle core. ``--log FILE`` records every f
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import itertools
 import json
+import queue
 import signal
+import socket
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from time import perf_counter_ns
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 EVENT_END = b"\n\n"
@@ -39,9 +44,11 @@ class Cost:
     first_byte_ms: float = 0.0
     per_event_us: float = 0.0
 
-    def delay_ns(self, events_done: int) -> int:
-        """Delay of a piece whose last completed SSE event is number ``events_done - 1``."""
-        return round(self.first_byte_ms * 1e6 + max(0, events_done - 1) * self.per_event_us * 1e3)
+    def delay_ns(self, events_before: int) -> int:
+        """Delay of a piece whose first event is SSE event number ``events_before`` (0-based): a
+        piece carrying several events goes with its first one (the usage and [DONE] events often
+        share a read with the last token; delaying by them would stretch the last gap)."""
+        return round(self.first_byte_ms * 1e6 + max(0, events_before) * self.per_event_us * 1e3)
 
     def describe(self) -> str:
         return (
@@ -67,97 +74,115 @@ def parse_cost(text: str) -> Cost:
     return Cost(**values)
 
 
-async def _until(deadline_ns: int) -> None:
-    while (left := deadline_ns - perf_counter_ns()) > 0:
-        await asyncio.sleep(left / 1e9 - 0.001 if left > 2_000_000 else 0)
-
-
 @dataclass
 class _Response:
-    """Where the response to the current request stands."""
+    """Where the response to the current request stands (shared by a connection's threads)."""
 
     events: int = 0
     tail: bytes = b""
     last_release: int = 0
+    response: int = 0  # how many responses this connection has started
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def new_request(self) -> None:
+        with self.lock:
+            self.events, self.tail = 0, b""
+            self.response += 1
 
 
 @dataclass
 class Proxy:
-    upstream_host: str
-    upstream_port: int
+    upstream: tuple[str, int]
     cost: Cost
     log: IO[str] | None = None
-    connections: int = 0
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    log_lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: Iterator[int] = field(default_factory=itertools.count)
 
-    async def handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
+    def handle(self, client: socket.socket) -> None:
+        """One client connection: three threads, blocking sockets. Releases sleep in the kernel
+        (nanosleep, tens of µs late at worst on an idle core) instead of spinning, so the proxy
+        takes no CPU from the server and client it sits between."""
         try:
-            u_reader, u_writer = await asyncio.open_connection(self.upstream_host, self.upstream_port)
+            upstream = socket.create_connection(self.upstream)
         except OSError:
-            c_writer.close()
+            client.close()
             return
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         state = _Response()
-        up = asyncio.ensure_future(self._client_to_upstream(c_reader, u_writer, state))
-        down = asyncio.ensure_future(self._upstream_to_client(u_reader, c_writer, state))
-        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (up, down):
-            t.cancel()
-        for w in (c_writer, u_writer):
-            with contextlib.suppress(OSError, RuntimeError):
-                w.close()
+        conn = next(self._ids)
+        pending: queue.Queue[tuple[bytes, int, int, int, str] | None] = queue.Queue()
+        threads = [
+            threading.Thread(target=self._forward_requests, args=(client, upstream, state), daemon=True),
+            threading.Thread(target=self._read_responses, args=(upstream, state, pending, conn), daemon=True),
+            threading.Thread(target=self._release, args=(pending, client), daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for s in (client, upstream):
+            with contextlib.suppress(OSError):
+                s.close()
 
-    async def _client_to_upstream(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: _Response
-    ) -> None:
-        while data := await reader.read(65536):
-            # a new request: the next bytes from the server start a new response
-            state.events, state.tail = 0, b""
-            writer.write(data)
-            await writer.drain()
-
-    async def _upstream_to_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: _Response
-    ) -> None:
-        """Stamp every piece as it arrives (never behind a held-back one), release it on time."""
-        queue: asyncio.Queue[tuple[bytes, int, int, int] | None] = asyncio.Queue()
-        sender = asyncio.ensure_future(self._release(queue, writer))
+    def _forward_requests(self, client: socket.socket, upstream: socket.socket, state: _Response) -> None:
         try:
-            while data := await reader.read(65536):
-                arrived = perf_counter_ns()
-                scan = state.tail + data
-                state.events += scan.count(EVENT_END)
-                state.tail = scan[-1:]
-                release = max(arrived + self.cost.delay_ns(state.events), state.last_release)
-                state.last_release = release
-                queue.put_nowait((data, arrived, release, state.events))
-            queue.put_nowait(None)
-            await sender
+            while data := client.recv(65536):
+                state.new_request()  # the next bytes from the server start a new response
+                upstream.sendall(data)
+        except OSError:
+            pass
         finally:
-            sender.cancel()
+            with contextlib.suppress(OSError):
+                upstream.shutdown(socket.SHUT_RDWR)
 
-    async def _release(
-        self, queue: asyncio.Queue[tuple[bytes, int, int, int] | None], writer: asyncio.StreamWriter
+    def _read_responses(
+        self, upstream: socket.socket, state: _Response, pending: queue.Queue[Any], conn: int
     ) -> None:
-        while (item := await queue.get()) is not None:
-            data, arrived, release, events = item
-            await _until(release)
-            writer.write(data)
-            actual = perf_counter_ns()
-            if self.log is not None:
-                self.log.write(
-                    json.dumps(
+        """Stamp every piece as it arrives (never behind a held-back one) and plan its release."""
+        try:
+            while data := upstream.recv(65536):
+                arrived = perf_counter_ns()
+                with state.lock:
+                    release = max(arrived + self.cost.delay_ns(state.events), state.last_release)
+                    scan = state.tail + data
+                    state.events += scan.count(EVENT_END)
+                    state.tail = scan[-1:]
+                    state.last_release = release
+                    events = state.events
+                    response = f"{conn}.{state.response}"
+                pending.put((data, arrived, release, events, response))
+        except OSError:
+            pass
+        finally:
+            pending.put(None)
+
+    def _release(self, pending: queue.Queue[Any], client: socket.socket) -> None:
+        try:
+            while (item := pending.get()) is not None:
+                data, arrived, release, events, response = item
+                left = release - perf_counter_ns()
+                if left > 0:
+                    time.sleep(left / 1e9)
+                client.sendall(data)
+                if self.log is not None:
+                    line = json.dumps(
                         {
+                            "response": response,
                             "arrived_ns": arrived,
                             "planned_ns": release,
-                            "released_ns": actual,
+                            "released_ns": perf_counter_ns(),
                             "events": events,
                             "bytes": len(data),
                         }
                     )
-                    + "\n"
-                )
-            await writer.drain()
+                    with self.log_lock:
+                        self.log.write(line + "\n")
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
 
 
 def _target(url: str) -> tuple[str, int]:
@@ -167,21 +192,34 @@ def _target(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 80
 
 
-async def serve(upstream: str, cost: Cost, host: str, port: int, log_path: str | None) -> None:
-    u_host, u_port = _target(upstream)
+def serve(upstream: str, cost: Cost, host: str, port: int, log_path: str | None) -> None:
     log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115 - lives as long as the server
-    proxy = Proxy(u_host, u_port, cost, log)
-    server = await asyncio.start_server(proxy.handle, host, port)
-    bound = server.sockets[0].getsockname()
-    print(f"listening on http://{bound[0]}:{bound[1]} → {upstream} ({cost.describe()})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    proxy = Proxy(_target(upstream), cost, log)
+    listener = socket.create_server(
+        (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=512
+    )
+    bound = listener.getsockname()
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with server:
-        await stop.wait()
-    if log is not None:
-        log.close()
+        signal.signal(sig, on_signal)
+    print(f"listening on http://{bound[0]}:{bound[1]} → {upstream} ({cost.describe()})", flush=True)
+    try:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                break
+            threading.Thread(target=proxy.handle, args=(conn,), daemon=True).start()
+    finally:
+        listener.close()
+        if log is not None:
+            log.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,17 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(serve(args.upstream, cost, host or "127.0.0.1", listen_port, args.log))
+    serve(args.upstream, cost, host or "127.0.0.1", listen_port, args.log)
     return 0
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:  # the stdlib loop works too, with coarser timers
-        return None
-    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":
