@@ -1,0 +1,273 @@
+"""Runs at several load points → one comparison per point + ``load_curve.json`` (DESIGN §4).
+
+A run's load point is its request rate and concurrency, as its manifest records them
+(``request_rate``; ``workload.concurrency``, or vLLM's ``max_concurrency`` for imports). The
+runs of each leg are grouped by it, the groups of the two legs paired, and each pair compared
+exactly as ``compare`` compares one pair (:func:`profiler.analysis.compare.compare_runs`, the
+same options and seed), into ``<out>/<point>/comparison.json``. One comparison stays one load
+point; ``<out>/load_curve.json`` is the index across them: per point the offered load, each
+leg's achieved throughput, and the headline rows (copied, never recomputed) with their CIs;
+the points only one leg measured; and the queueing model (:mod:`profiler.analysis.queueing`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from catalog.metrics import RUN_STAT
+from profiler import __version__
+from profiler.analysis import queueing
+from profiler.analysis.legs import expand_paths
+from profiler.errors import UserError
+from profiler.results.comparison import Comparison
+from profiler.results.load_curve import CurvePoint, LegLoad, LoadCurve, Unpaired
+from profiler.store import COMPARISON, read_run, utc_now
+
+TTFT = "mean_ttft_ms"
+QPS = "request_throughput"
+TPS = "output_throughput"
+HEADLINE_STATS = ("mean", RUN_STAT)
+
+
+@dataclass(frozen=True, order=True)
+class LoadKey:
+    """A load point: (request rate, concurrency). None = the runs do not say."""
+
+    rate: float | None
+    concurrency: int | None
+
+    def order(self) -> tuple[float, float]:
+        rate = -1.0 if self.rate is None else self.rate
+        return rate, -1.0 if self.concurrency is None else float(self.concurrency)
+
+
+def _rate(value: Any) -> float | None:
+    if isinstance(value, str) and value.strip().lower() in ("inf", "infinity"):
+        return math.inf
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def load_key(path: Path) -> LoadKey:
+    """The load point one run directory records."""
+    manifest = read_run(path).manifest
+    workload = manifest.workload or {}
+    rate = manifest.request_rate if manifest.request_rate is not None else _rate(workload.get("request_rate"))
+    conc = workload.get("concurrency", workload.get("max_concurrency"))
+    return LoadKey(rate, int(conc) if isinstance(conc, int) and not isinstance(conc, bool) else None)
+
+
+def group(paths: Sequence[Path]) -> dict[LoadKey, list[Path]]:
+    """Run directories (named, or under folders) grouped by load point, in load order."""
+    out: dict[LoadKey, list[Path]] = {}
+    for p in expand_paths(paths):
+        out.setdefault(load_key(p), []).append(p)
+    return dict(sorted(out.items(), key=lambda kv: kv[0].order()))
+
+
+def point_names(keys: Sequence[LoadKey]) -> dict[LoadKey, str]:
+    """``rate=4`` when the rates tell the points apart, else ``concurrency=16`` (closed loop)
+    or ``rate=4,concurrency=16``: the names a profile and a sweep give their points."""
+    rates = [k.rate for k in keys]
+    by_rate = len(set(rates)) == len(rates)
+    names = {}
+    for k in keys:
+        rate = None if k.rate is None else ("inf" if math.isinf(k.rate) else f"{k.rate:g}")
+        if rate is not None and (by_rate or k.concurrency is None):
+            names[k] = f"rate={rate}"
+        elif k.concurrency is not None and (rate is None or rate == "inf"):
+            names[k] = f"concurrency={k.concurrency}"
+        elif rate is not None:
+            names[k] = f"rate={rate},concurrency={k.concurrency}"
+        else:
+            names[k] = "load=unknown"
+    return names
+
+
+@dataclass
+class LoadSplit:
+    """Both legs' runs grouped by load point, paired by it."""
+
+    on: dict[LoadKey, list[Path]]
+    off: dict[LoadKey, list[Path]]
+    names: dict[LoadKey, str] = field(default_factory=dict)
+
+    @property
+    def several(self) -> bool:
+        """Several load points on a leg: compare pairs by point (one point each: as before)."""
+        return len(self.on) > 1 or len(self.off) > 1
+
+    @property
+    def paired(self) -> list[LoadKey]:
+        return [k for k in self.names if k in self.on and k in self.off]
+
+    @property
+    def load_kind(self) -> str:
+        keys = list(self.names)
+        rates = [k.rate for k in keys]
+        closed = len(set(rates)) < len(rates) and all(r is None or math.isinf(r) for r in rates)
+        return "concurrency" if closed else "rate"
+
+
+def split(on: Sequence[Path], off: Sequence[Path]) -> LoadSplit:
+    s = LoadSplit(group(on), group(off))
+    keys = sorted(set(s.on) | set(s.off), key=LoadKey.order)
+    s.names = point_names(keys)
+    return s
+
+
+# ------------------------------------------------------------------------------ the curve
+
+
+def _leg_load(cmp: Comparison, leg: str) -> LegLoad:
+    def value(key: str) -> float | None:
+        row = cmp.row(key)
+        return None if row is None else (row.on if leg == "on" else row.off)
+
+    return LegLoad(
+        runs=list(cmp.on_runs if leg == "on" else cmp.off_runs),
+        qps=value(QPS), output_tps=value(TPS), mean_ttft_ms=value(TTFT),
+    )
+
+
+def curve_point(name: str, key: LoadKey, cmp: Comparison, comparison: str | None) -> CurvePoint:
+    """One point of the curve from its comparison (rows copied as comparison.json holds them)."""
+    return CurvePoint(
+        name=name, request_rate=key.rate, concurrency=key.concurrency, comparison=comparison,
+        interval=f"{cmp.method.interval} (design: {cmp.method.bootstrap})",
+        on=_leg_load(cmp, "on"), off=_leg_load(cmp, "off"),
+        metrics=[r for r in cmp.metrics if r.stat in HEADLINE_STATS],
+    )
+
+
+def observations(points: Sequence[CurvePoint], load_kind: str) -> list[queueing.PointObs]:
+    """What the queueing model needs from each point: arrival rate, throughput, mean TTFT, and
+    whether the point measured the leg's capacity."""
+    saturated = _closed_saturation(points) if load_kind == "concurrency" else None
+    out = []
+    for i, p in enumerate(points):
+        legs = {}
+        for leg in queueing.LEGS:
+            load: LegLoad = getattr(p, leg)
+            if saturated is not None:  # closed loop: arrivals are the throughput itself
+                rate, sat = (load.qps if load.qps is not None else math.nan), saturated[leg][i]
+            else:
+                rate = p.request_rate if p.request_rate is not None else math.nan
+                sat = not queueing.keeps_up(p.request_rate, load.qps)
+            legs[leg] = queueing.LegObs(rate=rate, qps=load.qps, ttft_ms=load.mean_ttft_ms, saturated=sat)
+        out.append(queueing.PointObs(p.name, p.request_rate, legs["on"], legs["off"], p.row(TTFT)))
+    return out
+
+
+def _closed_saturation(points: Sequence[CurvePoint]) -> dict[str, list[bool]]:
+    """Closed-loop points: the sweep's saturation rule (throughput stops growing with load)."""
+    from profiler.capacity.points import LoadPoint
+    from profiler.capacity.saturation import detect
+
+    out = {}
+    for leg in queueing.LEGS:
+        loads = [getattr(p, leg) for p in points]
+        lp = [LoadPoint(load=float(p.concurrency or 0), qps=x.qps or 0.0, output_tps=x.output_tps or 0.0)
+              for p, x in zip(points, loads, strict=True)]
+        sat = detect(lp)
+        first = sat.index if sat.saturated and sat.index is not None else len(lp)
+        best = max(range(len(lp)), key=lambda i: lp[i].qps) if lp else 0
+        out[leg] = [i >= first or (sat.saturated and i == best) for i in range(len(lp))]
+    return out
+
+
+def build_curve(
+    points: Sequence[CurvePoint],
+    *,
+    source: str,
+    model: str | None,
+    aa: bool = False,
+    load_kind: str = "rate",
+    unpaired: Sequence[Unpaired] = (),
+    interval: str | None = None,
+    limit_pct: float = queueing.DEFAULT_LIMIT_PCT,
+) -> LoadCurve:
+    intervals = sorted({p.interval for p in points})
+    model_fit = queueing.fit(observations(points, load_kind), limit_pct)
+    if load_kind == "concurrency" and model_fit.supported:
+        model_fit.assumptions.append(
+            "Closed-loop points: each leg's arrival rate is taken to be its achieved throughput."
+        )
+    return LoadCurve(
+        tool_version=__version__, created=utc_now(), model=model, aa=aa, source=source,
+        load_kind="concurrency" if load_kind == "concurrency" else "rate",
+        interval=interval or ("; ".join(intervals) if intervals else "none"),
+        points=list(points), unpaired=list(unpaired), queueing=model_fit,
+    )
+
+
+def compare_load_points(
+    s: LoadSplit,
+    out: Path,
+    *,
+    limit_pct: float = queueing.DEFAULT_LIMIT_PCT,
+    **options: Any,
+) -> LoadCurve:
+    """One comparison per paired load point under ``out/<point>/``; ``out/load_curve.json``."""
+    from profiler.analysis.compare import compare_runs  # numerics load only when comparing
+
+    if not s.paired:
+        listed = "; ".join(f"{leg}: {', '.join(s.names[k] for k in runs)}" for leg, runs in
+                           (("on", s.on), ("off", s.off)))
+        raise UserError(f"no load point was measured on both legs ({listed})")
+    out = Path(out)
+    points, model = [], None
+    for key in s.paired:
+        name = s.names[key]
+        cmp = compare_runs(s.on[key], s.off[key], out / name, **options)
+        model = model or cmp.model
+        points.append(curve_point(name, key, cmp, name))
+    unpaired = [
+        Unpaired(name=s.names[k], request_rate=k.rate, concurrency=k.concurrency, leg=leg,
+                 runs=[str(p) for p in runs[k]])
+        for leg, runs, other in (("on", s.on, s.off), ("off", s.off, s.on))
+        for k in runs if k not in other
+    ]
+    curve = build_curve(points, source="compare", model=model, aa=bool(options.get("aa")),
+                        load_kind=s.load_kind, unpaired=unpaired, limit_pct=limit_pct)
+    out.mkdir(parents=True, exist_ok=True)
+    curve.save(out / LoadCurve.FILE)
+    return curve
+
+
+def curve_from_comparisons(
+    found: Sequence[tuple[str, LoadKey, Comparison, Path]],
+    root: Path,
+    *,
+    source: str,
+    model: str | None,
+    aa: bool = False,
+    limit_pct: float = queueing.DEFAULT_LIMIT_PCT,
+) -> LoadCurve:
+    """The curve of comparisons that exist (a profile's points): nothing is compared again."""
+    keys = [k for _, k, _, _ in found]
+    kind = LoadSplit({k: [] for k in keys}, {}, {k: n for n, k, _, _ in found}).load_kind
+    points = [curve_point(name, key, cmp, os.path.relpath(cdir, root)) for name, key, cmp, cdir in found]
+    return build_curve(points, source=source, model=model, aa=aa, load_kind=kind, limit_pct=limit_pct)
+
+
+def read_curve(path: Path) -> LoadCurve:
+    """``load_curve.json`` of a directory (its own, or the one under ``compare/``)."""
+    path = Path(path)
+    for cand in (path / LoadCurve.FILE, path / "compare" / LoadCurve.FILE, path):
+        if cand.is_file():
+            return LoadCurve.load(cand)
+    raise UserError(f"{path}: no {LoadCurve.FILE} here")
+
+
+def point_comparison(curve_dir: Path, point: CurvePoint) -> Comparison | None:
+    if point.comparison is None:
+        return None
+    cdir = Path(curve_dir) / point.comparison
+    return Comparison.load(cdir / COMPARISON) if (cdir / COMPARISON).is_file() else None
