@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from catalog.metrics import RUN_STAT
+from catalog.metrics import RUN_STAT, lookup
 from profiler import __version__
-from profiler.analysis import queueing
+from profiler.analysis import queueing, stats
 from profiler.analysis.legs import expand_paths
 from profiler.errors import UserError
-from profiler.results.comparison import Comparison
+from profiler.results.comparison import Comparison, MetricRow
 from profiler.results.load_curve import CurvePoint, LegLoad, LoadCurve, Unpaired
 from profiler.store import COMPARISON, read_run, utc_now
 
@@ -132,53 +132,75 @@ def _leg_load(cmp: Comparison, leg: str) -> LegLoad:
 
     return LegLoad(
         runs=list(cmp.on_runs if leg == "on" else cmp.off_runs),
-        qps=value(QPS), output_tps=value(TPS), mean_ttft_ms=value(TTFT),
+        qps=value(QPS),
+        output_tps=value(TPS),
+        mean_ttft_ms=value(TTFT),
     )
 
 
 def curve_point(name: str, key: LoadKey, cmp: Comparison, comparison: str | None) -> CurvePoint:
     """One point of the curve from its comparison (rows copied as comparison.json holds them)."""
     return CurvePoint(
-        name=name, request_rate=key.rate, concurrency=key.concurrency, comparison=comparison,
+        name=name,
+        request_rate=key.rate,
+        concurrency=key.concurrency,
+        comparison=comparison,
         interval=f"{cmp.method.interval} (design: {cmp.method.bootstrap})",
-        on=_leg_load(cmp, "on"), off=_leg_load(cmp, "off"),
+        on=_leg_load(cmp, "on"),
+        off=_leg_load(cmp, "off"),
         metrics=[r for r in cmp.metrics if r.stat in HEADLINE_STATS],
     )
 
 
-def observations(points: Sequence[CurvePoint], load_kind: str) -> list[queueing.PointObs]:
+def observations(
+    points: Sequence[CurvePoint], load_kind: str, saturated: dict[str, list[bool]] | None = None
+) -> list[queueing.PointObs]:
     """What the queueing model needs from each point: arrival rate, throughput, mean TTFT, and
-    whether the point measured the leg's capacity."""
-    saturated = _closed_saturation(points) if load_kind == "concurrency" else None
+    whether the point measured the leg's capacity (``saturated``: a sweep's own verdicts)."""
+    closed = load_kind == "concurrency"
+    if closed:
+        saturated = _closed_saturation(points, saturated)
     out = []
     for i, p in enumerate(points):
         legs = {}
         for leg in queueing.LEGS:
             load: LegLoad = getattr(p, leg)
-            if saturated is not None:  # closed loop: arrivals are the throughput itself
-                rate, sat = (load.qps if load.qps is not None else math.nan), saturated[leg][i]
+            sat = (not closed and not queueing.keeps_up(p.request_rate, load.qps)) or bool(
+                saturated and saturated[leg][i]
+            )
+            if closed:  # arrivals are the throughput itself; past saturation a queue always waits
+                rate = math.inf if sat else (load.qps if load.qps is not None else math.nan)
             else:
                 rate = p.request_rate if p.request_rate is not None else math.nan
-                sat = not queueing.keeps_up(p.request_rate, load.qps)
             legs[leg] = queueing.LegObs(rate=rate, qps=load.qps, ttft_ms=load.mean_ttft_ms, saturated=sat)
         out.append(queueing.PointObs(p.name, p.request_rate, legs["on"], legs["off"], p.row(TTFT)))
     return out
 
 
-def _closed_saturation(points: Sequence[CurvePoint]) -> dict[str, list[bool]]:
-    """Closed-loop points: the sweep's saturation rule (throughput stops growing with load)."""
+def _closed_saturation(
+    points: Sequence[CurvePoint], verdicts: dict[str, list[bool]] | None
+) -> dict[str, list[bool]]:
+    """Closed-loop points: saturated from the sweep's verdict (or its rule: throughput stops
+    growing with load) on, and the best-throughput point, which measured the capacity."""
     from profiler.capacity.points import LoadPoint
     from profiler.capacity.saturation import detect
 
     out = {}
     for leg in queueing.LEGS:
         loads = [getattr(p, leg) for p in points]
-        lp = [LoadPoint(load=float(p.concurrency or 0), qps=x.qps or 0.0, output_tps=x.output_tps or 0.0)
-              for p, x in zip(points, loads, strict=True)]
-        sat = detect(lp)
-        first = sat.index if sat.saturated and sat.index is not None else len(lp)
-        best = max(range(len(lp)), key=lambda i: lp[i].qps) if lp else 0
-        out[leg] = [i >= first or (sat.saturated and i == best) for i in range(len(lp))]
+        lp = [
+            LoadPoint(load=float(p.concurrency or 0), qps=x.qps or 0.0, output_tps=x.output_tps or 0.0)
+            for p, x in zip(points, loads, strict=True)
+        ]
+        if verdicts is not None:
+            flags = list(verdicts[leg])
+        else:
+            sat = detect(lp)
+            first = sat.index if sat.saturated and sat.index is not None else len(lp)
+            flags = [i >= first for i in range(len(lp))]
+        if any(flags) and lp:
+            flags[max(range(len(lp)), key=lambda i: lp[i].qps)] = True
+        out[leg] = flags
     return out
 
 
@@ -192,18 +214,25 @@ def build_curve(
     unpaired: Sequence[Unpaired] = (),
     interval: str | None = None,
     limit_pct: float = queueing.DEFAULT_LIMIT_PCT,
+    saturated: dict[str, list[bool]] | None = None,
 ) -> LoadCurve:
     intervals = sorted({p.interval for p in points})
-    model_fit = queueing.fit(observations(points, load_kind), limit_pct)
+    model_fit = queueing.fit(observations(points, load_kind, saturated), limit_pct)
     if load_kind == "concurrency" and model_fit.supported:
         model_fit.assumptions.append(
             "Closed-loop points: each leg's arrival rate is taken to be its achieved throughput."
         )
     return LoadCurve(
-        tool_version=__version__, created=utc_now(), model=model, aa=aa, source=source,
+        tool_version=__version__,
+        created=utc_now(),
+        model=model,
+        aa=aa,
+        source=source,
         load_kind="concurrency" if load_kind == "concurrency" else "rate",
         interval=interval or ("; ".join(intervals) if intervals else "none"),
-        points=list(points), unpaired=list(unpaired), queueing=model_fit,
+        points=list(points),
+        unpaired=list(unpaired),
+        queueing=model_fit,
     )
 
 
@@ -218,8 +247,9 @@ def compare_load_points(
     from profiler.analysis.compare import compare_runs  # numerics load only when comparing
 
     if not s.paired:
-        listed = "; ".join(f"{leg}: {', '.join(s.names[k] for k in runs)}" for leg, runs in
-                           (("on", s.on), ("off", s.off)))
+        listed = "; ".join(
+            f"{leg}: {', '.join(s.names[k] for k in runs)}" for leg, runs in (("on", s.on), ("off", s.off))
+        )
         raise UserError(f"no load point was measured on both legs ({listed})")
     out = Path(out)
     points, model = [], None
@@ -229,13 +259,26 @@ def compare_load_points(
         model = model or cmp.model
         points.append(curve_point(name, key, cmp, name))
     unpaired = [
-        Unpaired(name=s.names[k], request_rate=k.rate, concurrency=k.concurrency, leg=leg,
-                 runs=[str(p) for p in runs[k]])
+        Unpaired(
+            name=s.names[k],
+            request_rate=k.rate,
+            concurrency=k.concurrency,
+            leg=leg,
+            runs=[str(p) for p in runs[k]],
+        )
         for leg, runs, other in (("on", s.on, s.off), ("off", s.off, s.on))
-        for k in runs if k not in other
+        for k in runs
+        if k not in other
     ]
-    curve = build_curve(points, source="compare", model=model, aa=bool(options.get("aa")),
-                        load_kind=s.load_kind, unpaired=unpaired, limit_pct=limit_pct)
+    curve = build_curve(
+        points,
+        source="compare",
+        model=model,
+        aa=bool(options.get("aa")),
+        load_kind=s.load_kind,
+        unpaired=unpaired,
+        limit_pct=limit_pct,
+    )
     out.mkdir(parents=True, exist_ok=True)
     curve.save(out / LoadCurve.FILE)
     return curve
@@ -271,3 +314,76 @@ def point_comparison(curve_dir: Path, point: CurvePoint) -> Comparison | None:
         return None
     cdir = Path(curve_dir) / point.comparison
     return Comparison.load(cdir / COMPARISON) if (cdir / COMPARISON).is_file() else None
+
+
+# ---------------------------------------------------------------- summary-only sources
+
+SUMMARY_INTERVAL = "none: summaries only (no per-request data), point estimates without CIs"
+
+
+def summary_row(key: str, on: float | None, off: float | None) -> MetricRow | None:
+    """A point estimate from two summaries, by the statistics home (no CI: no requests)."""
+    found = lookup(key)
+    if found is None:
+        return None
+    metric, stat = found
+    value = float(stats.overhead(on, off, metric.direction)) if on is not None and off is not None else None
+    return MetricRow(
+        metric=key,
+        family=metric.name,
+        stat=stat,
+        direction=metric.direction,
+        unit=metric.unit,
+        on=on,
+        off=off,
+        overhead_pct=value if value is not None and math.isfinite(value) else None,
+        ci_low=None,
+        ci_high=None,
+        significant=None,
+        n_on=1,
+        n_off=1,
+    )
+
+
+def curve_from_summaries(
+    model: str,
+    on: dict[float, dict[str, float]],
+    off: dict[float, dict[str, float]],
+    *,
+    source: str,
+    limit_pct: float = queueing.DEFAULT_LIMIT_PCT,
+) -> LoadCurve:
+    """A curve from per-rate summaries of both legs (rate → summary key → value)."""
+    keys = sorted(set(on) | set(off))
+    names = point_names([LoadKey(r, None) for r in keys])
+    points = []
+    for rate in sorted(set(on) & set(off)):
+        rows = [
+            summary_row(k, on[rate].get(k), off[rate].get(k)) for k in sorted(set(on[rate]) | set(off[rate]))
+        ]
+        kept = [r for r in rows if r is not None and r.stat in HEADLINE_STATS]
+
+        def leg(values: dict[str, float]) -> LegLoad:
+            return LegLoad(qps=values.get(QPS), output_tps=values.get(TPS), mean_ttft_ms=values.get(TTFT))
+
+        points.append(
+            CurvePoint(
+                name=names[LoadKey(rate, None)],
+                request_rate=rate,
+                concurrency=None,
+                comparison=None,
+                interval=SUMMARY_INTERVAL,
+                on=leg(on[rate]),
+                off=leg(off[rate]),
+                metrics=kept,
+            )
+        )
+    unpaired = [
+        Unpaired(name=names[LoadKey(r, None)], request_rate=r, concurrency=None, leg=leg, runs=[])
+        for leg, mine, other in (("on", on, off), ("off", off, on))
+        for r in sorted(mine)
+        if r not in other
+    ]
+    return build_curve(
+        points, source=source, model=model, unpaired=unpaired, interval=SUMMARY_INTERVAL, limit_pct=limit_pct
+    )

@@ -47,8 +47,9 @@ DEFAULT_LIMIT_PCT = 10.0
 CURVE_POINTS = 200
 
 ASSUMPTIONS = [
-    "Each leg is one server whose capacity μ is the throughput measured at its saturated point(s): "
-    f"the rate=inf run, or a load it could not keep up with (achieved < {KEEP_UP:.0%} of offered).",
+    "Each leg is one server whose capacity μ is its best measured throughput; at least one point must "
+    f"have saturated it: the rate=inf run, or a load it could not keep up with (achieved < {KEEP_UP:.0%} "
+    "of offered).",
     "Below capacity the mean wait follows the M/G/1 (Pollaczek–Khinchine) formula: Poisson arrivals, "
     "one service-time distribution per leg with c² shared by both legs (the same workload).",
     "TTFT = T0 + wait; T0, the TTFT at zero load (prefill, transport), is fitted per leg.",
@@ -64,7 +65,7 @@ ASSUMPTIONS = [
 class LegObs:
     """One leg at one load point."""
 
-    rate: float  # the arrival rate the leg saw (offered; for closed-loop points, achieved)
+    rate: float  # the arrival rate the leg saw (offered; closed loop: achieved, inf once saturated)
     qps: float | None  # achieved request throughput
     ttft_ms: float | None  # mean TTFT
     saturated: bool  # this point measured the leg's capacity
@@ -126,13 +127,13 @@ def fit_legs(
     mu: dict[str, float] = {}
     source: dict[str, str] = {}
     for leg in LEGS:
-        sat = [(o.qps, name) for name, o in legs[leg] if o.saturated and o.qps]
-        if not sat:
+        if not any(o.saturated and o.qps for _, o in legs[leg]):
             return unsupported(
                 f"no saturated point on leg {leg}: its service capacity was not measured "
                 "(add a rate=inf run, or a rate the leg cannot keep up with)"
             )
-        best = max(sat, key=lambda s: s[0] or 0.0)
+        # every achieved throughput is a lower bound on capacity: the plateau is the best of them
+        best = max(((o.qps, name) for name, o in legs[leg] if o.qps), key=lambda s: s[0] or 0.0)
         mu[leg], source[leg] = float(best[0] or 0.0), f"achieved throughput at {best[1]}"
     stable = {leg: _stable(obs[leg], mu[leg]) for leg in LEGS}
     for leg in LEGS:
@@ -155,7 +156,12 @@ def fit_legs(
             f"{'' if fitted else ', assumed'}): the M/G/1 law does not describe it"
         )
     model = QueueModel(
-        form=FORM, equation=EQUATION, supported=True, assumptions=_assumptions(fitted), k=k, k_fitted=fitted,
+        form=FORM,
+        equation=EQUATION,
+        supported=True,
+        assumptions=_assumptions(fitted),
+        k=k,
+        k_fitted=fitted,
         capacity_overhead_pct=float(stats.overhead(mu["on"], mu["off"], "throughput")),
         legs={leg: _leg(mu[leg], t0[leg], k, source[leg], len(stable[leg])) for leg in LEGS},
     )
@@ -184,7 +190,9 @@ def _fit_k(
     if len(rows) >= 3 and distinct >= 2:
         a = np.array([[leg == "on", leg == "off", x] for leg, x, _ in rows], dtype=float)
         y = np.array([t for _, _, t in rows])
-        sol, _, rank, _ = np.linalg.lstsq(a, y, rcond=None)
+        # relative residuals: a mean wait's noise grows with the wait (slow mixing near capacity),
+        # so an absolute fit would let the most loaded point decide T0 for every other
+        sol, _, rank, _ = np.linalg.lstsq(a / y[:, None], np.ones_like(y), rcond=None)
         if rank < 3:
             return None, {}, True
         return float(sol[2]), {"on": float(sol[0]), "off": float(sol[1])}, True
@@ -197,7 +205,11 @@ def _leg(mu: float, t0_s: float, k: float, source: str, n: int) -> QueueLeg:
     # queueing delay = T0 where K·λ/(μ(μ − λ)) = T0, i.e. λ = T0·μ² / (K + T0·μ)
     knee = t0_s * mu * mu / (k + t0_s * mu)
     return QueueLeg(
-        capacity_qps=mu, capacity_from=source, t0_ms=1e3 * t0_s, knee_rate=knee, knee_utilisation=knee / mu,
+        capacity_qps=mu,
+        capacity_from=source,
+        t0_ms=1e3 * t0_s,
+        knee_rate=knee,
+        knee_utilisation=knee / mu,
         stable_points=n,
     )
 
@@ -227,35 +239,56 @@ def _point(model: QueueModel, p: PointObs, alone: bool) -> QueuePoint:
     over = {leg: not (lam[leg] < mu[leg]) for leg in LEGS}
     row = p.measured
     base = dict(
-        name=p.name, request_rate=p.request_rate, utilisation_on=util["on"], utilisation_off=util["off"],
-        measured_on_ms=p.on.ttft_ms, measured_off_ms=p.off.ttft_ms,
+        name=p.name,
+        request_rate=p.request_rate,
+        utilisation_on=util["on"],
+        utilisation_off=util["off"],
+        measured_on_ms=p.on.ttft_ms,
+        measured_off_ms=p.off.ttft_ms,
         measured_overhead_pct=row.overhead_pct if row else None,
-        ci_low=row.ci_low if row else None, ci_high=row.ci_high if row else None,
+        ci_low=row.ci_low if row else None,
+        ci_high=row.ci_high if row else None,
     )
     regime: Regime
     if not over["on"] and not over["off"]:
         on, off = predict_ms(model, "on", lam["on"]), predict_ms(model, "off", lam["off"])
         rho = util["off"] or 0.0
         return QueuePoint(
-            **base, regime="stable", predicted_on_ms=on, predicted_off_ms=off,
-            predicted_overhead_pct=None if on is None or off is None else float(stats.overhead(on, off, "latency")),
-            amplification=(2 - rho) / (1 - rho), calibration=alone,
+            **base,
+            regime="stable",
+            predicted_on_ms=on,
+            predicted_off_ms=off,
+            predicted_overhead_pct=None
+            if on is None or off is None
+            else float(stats.overhead(on, off, "latency")),
+            amplification=(2 - rho) / (1 - rho),
+            calibration=alone,
             note="T0 calibrated on this point: predicted = measured by construction" if alone else "",
         )
     if over["on"] and over["off"]:
         # queues grow as (1/μ − 1/λ) per arrival; their ratio is the overhead once queueing dominates
         wait = {leg: 1 / mu[leg] - (0.0 if math.isinf(lam[leg]) else 1 / lam[leg]) for leg in LEGS}
         pred = (
-            float(stats.overhead(wait["on"], wait["off"], "latency")) if wait["on"] > 0 and wait["off"] > 0 else None
+            float(stats.overhead(wait["on"], wait["off"], "latency"))
+            if wait["on"] > 0 and wait["off"] > 0
+            else None
         )
         regime = "overloaded"
         note = "above both capacities: no steady state; overhead = ratio of queue growth (T0 neglected)"
     else:
         pred, regime = None, "unbounded"
         leg = "on" if over["on"] else "off"
-        note = f"above leg {leg}'s capacity only: its queue grows without bound while the other's stays finite"
-    return QueuePoint(**base, regime=regime, predicted_on_ms=None, predicted_off_ms=None,
-                      predicted_overhead_pct=pred, note=note)
+        note = (
+            f"above leg {leg}'s capacity only: its queue grows without bound while the other's stays finite"
+        )
+    return QueuePoint(
+        **base,
+        regime=regime,
+        predicted_on_ms=None,
+        predicted_off_ms=None,
+        predicted_overhead_pct=pred,
+        note=note,
+    )
 
 
 def crossing(model: QueueModel, limit_pct: float) -> Crossing:
@@ -265,29 +298,54 @@ def crossing(model: QueueModel, limit_pct: float) -> Crossing:
     top = min(mu_on, mu_off)
     at_zero = predicted_overhead(model, 0.0)
     if at_zero is not None and at_zero >= limit_pct:
-        return Crossing(limit_pct=limit_pct, rate=0.0, utilisation_off=0.0, note=(
-            f"already {at_zero:.1f}% at zero load: the TEE's TTFT cost above the limit is not queueing"))
+        return Crossing(
+            limit_pct=limit_pct,
+            rate=0.0,
+            utilisation_off=0.0,
+            note=(
+                f"already {at_zero:.1f}% at zero load: the TEE's TTFT cost above the limit is not queueing"
+            ),
+        )
     grid = top * (1 - np.geomspace(1, 1e-6, 2000))  # dense near capacity, where the curve turns
     values = np.array([predicted_overhead(model, float(x)) for x in grid], dtype=float)
     hit = np.nonzero(values >= limit_pct)[0]
     if hit.size == 0:
-        why = ("the TEE leg has at least the baseline's capacity" if mu_on >= mu_off
-               else "the curve stays under it")
-        return Crossing(limit_pct=limit_pct, rate=None, utilisation_off=None, note=(
-            f"the modelled TTFT overhead stays below {limit_pct:g}% up to capacity ({top:.3g} req/s): {why}"))
+        why = (
+            "the TEE leg has at least the baseline's capacity"
+            if mu_on >= mu_off
+            else "the curve stays under it"
+        )
+        return Crossing(
+            limit_pct=limit_pct,
+            rate=None,
+            utilisation_off=None,
+            note=(
+                f"the modelled TTFT overhead stays below {limit_pct:g}% up to capacity "
+                f"({top:.3g} req/s): {why}"
+            ),
+        )
     i = int(hit[0])
     lo, hi = float(grid[max(i - 1, 0)]), float(grid[i])
-    rate = lo if lo == hi else float(brentq(lambda x: (predicted_overhead(model, x) or 0.0) - limit_pct, lo, hi))
-    return Crossing(limit_pct=limit_pct, rate=rate, utilisation_off=rate / mu_off, note=(
-        f"the modelled TTFT overhead reaches {limit_pct:g}% at {rate:.3g} req/s "
-        f"({rate / mu_off:.0%} of the baseline's capacity)"))
+    rate = (
+        lo if lo == hi else float(brentq(lambda x: (predicted_overhead(model, x) or 0.0) - limit_pct, lo, hi))
+    )
+    return Crossing(
+        limit_pct=limit_pct,
+        rate=rate,
+        utilisation_off=rate / mu_off,
+        note=(
+            f"the modelled TTFT overhead reaches {limit_pct:g}% at {rate:.3g} req/s "
+            f"({rate / mu_off:.0%} of the baseline's capacity)"
+        ),
+    )
 
 
 def _curve(model: QueueModel) -> QueueCurve:
     top = min(model.legs[leg].capacity_qps or math.nan for leg in LEGS)
     rates = [float(x) for x in top * (1 - np.geomspace(1, 2e-3, CURVE_POINTS))]
     return QueueCurve(
-        rates=rates, overhead_pct=[predicted_overhead(model, x) for x in rates],
+        rates=rates,
+        overhead_pct=[predicted_overhead(model, x) for x in rates],
         ttft_on_ms=[predict_ms(model, "on", x) for x in rates],
         ttft_off_ms=[predict_ms(model, "off", x) for x in rates],
     )

@@ -27,7 +27,9 @@ def positions(curve: LoadCurve) -> tuple[list[float], bool, float | None]:
     if curve.load_kind == "concurrency":
         xs = [float(p.concurrency or 0) for p in curve.points]
         return xs, _log(xs), None
-    finite = [p.request_rate for p in curve.points if p.request_rate is not None and math.isfinite(p.request_rate)]
+    finite = [
+        p.request_rate for p in curve.points if p.request_rate is not None and math.isfinite(p.request_rate)
+    ]
     q = curve.queueing
     capacities = [v.capacity_qps for v in q.legs.values() if v.capacity_qps] if q and q.supported else []
     span = finite + capacities  # the model's curve runs up to capacity: inf sits past it
@@ -65,8 +67,12 @@ def overhead_vs_load(curve: LoadCurve) -> Figure:
     keys = metric_keys(curve.points)
     ncols = min(3, max(1, len(keys)))
     nrows = max(1, math.ceil(len(keys) / ncols))
-    fig, axes = new_figure(f"TEE overhead against load: {curve.model or ''}".rstrip(": "), nrows, ncols,
-                           size=(4.6 * ncols, 3.6 * nrows))
+    fig, axes = new_figure(
+        f"TEE overhead against load: {curve.model or ''}".rstrip(": "),
+        nrows,
+        ncols,
+        size=(4.6 * ncols, 3.6 * nrows),
+    )
     xs, log, _ = positions(curve)
     for ax, key in zip(axes, keys, strict=False):
         rows = [p.row(key) for p in curve.points]
@@ -80,7 +86,9 @@ def overhead_vs_load(curve: LoadCurve) -> Figure:
                 ax.plot([x], [r.overhead_pct], "o", mfc="white", color="#c0392b")
         if any(r is not None and r.overhead_pct is not None and r.ci_low is None for r in rows):
             ax.plot([], [], "o", mfc="white", color="#c0392b", label="no CI (one run per leg)")
-        valid = [(x, r.overhead_pct) for x, r in zip(xs, rows, strict=True) if r and r.overhead_pct is not None]
+        valid = [
+            (x, r.overhead_pct) for x, r in zip(xs, rows, strict=True) if r and r.overhead_pct is not None
+        ]
         if valid:
             ax.plot(*zip(*valid, strict=True), "-", color="#c0392b", alpha=0.4)
         if key == TTFT:
@@ -91,7 +99,7 @@ def overhead_vs_load(curve: LoadCurve) -> Figure:
         ax.set_title(metric_label(key), fontsize=10)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    for ax in axes[len(keys):]:
+    for ax in axes[len(keys) :]:
         ax.set_visible(False)
     return fig
 
@@ -105,14 +113,22 @@ def _model_on_overhead(ax: Axes, curve: LoadCurve, xs: list[float]) -> None:
         ov = ov_or_nan(q.curve.overhead_pct)
         keep = rates > 0
         ax.plot(rates[keep], ov[keep], "--", color="#7d3c98", label="M/G/1 model")
-    pred = [(x, p.predicted_overhead_pct) for x, p in zip(xs, q.points, strict=False)
-            if p.predicted_overhead_pct is not None]
+    pred = [
+        (x, p.predicted_overhead_pct)
+        for x, p in zip(xs, q.points, strict=False)
+        if p.predicted_overhead_pct is not None
+    ]
     if pred:
         ax.plot(*zip(*pred, strict=True), "x", color="#7d3c98", ms=8, label="model at the point")
     if q.crossing is not None and q.crossing.rate:
         ax.axhline(q.crossing.limit_pct, color="#7d3c98", ls=":", lw=0.8)
-        ax.axvline(q.crossing.rate, color="#7d3c98", ls=":", lw=0.8,
-                   label=f"{q.crossing.limit_pct:g}% at {q.crossing.rate:.3g} req/s")
+        ax.axvline(
+            q.crossing.rate,
+            color="#7d3c98",
+            ls=":",
+            lw=0.8,
+            label=f"{q.crossing.limit_pct:g}% at {q.crossing.rate:.3g} req/s",
+        )
     # the model rises without bound at capacity: keep the measured points readable
     measured = [v for p in q.points for v in (p.measured_overhead_pct, p.ci_high, p.ci_low) if v is not None]
     top = max([*measured, q.crossing.limit_pct if q.crossing else 0.0, 1.0])
@@ -128,8 +144,12 @@ def ov_or_nan(values: Sequence[float | None]) -> np.ndarray:
 def latency_vs_throughput(curve: LoadCurve) -> Figure:
     """Mean TTFT / TPOT / E2EL against achieved request throughput, per leg: the knee."""
     keys = [k for k in LATENCY_PANELS if any(p.row(k) is not None for p in curve.points)] or [TTFT]
-    fig, axes = new_figure(f"Latency against throughput: {curve.model or ''}".rstrip(": "), 1, len(keys),
-                           size=(4.8 * len(keys), 4.0))
+    fig, axes = new_figure(
+        f"Latency against throughput: {curve.model or ''}".rstrip(": "),
+        1,
+        len(keys),
+        size=(4.8 * len(keys), 4.0),
+    )
     q = curve.queueing
     for ax, key in zip(axes, keys, strict=False):
         values = []
@@ -147,8 +167,14 @@ def latency_vs_throughput(curve: LoadCurve) -> Figure:
             values.append(np.array(y))
             ax.plot(x, y, "o-", color=leg_color(leg, i), label=leg_name(leg))
             for xi, yi, name in zip(x, y, names, strict=True):
-                ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                            color=leg_color(leg, i))
+                ax.annotate(
+                    name,
+                    (xi, yi),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                    color=leg_color(leg, i),
+                )
             if key == TTFT and q is not None and q.supported and q.curve is not None:
                 model = getattr(q.curve, f"ttft_{leg}_ms")
                 mx = [r for r, m in zip(q.curve.rates, model, strict=True) if m is not None]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from profiler.report.comparison_view import comparison_sections
 from profiler.report.environment import environment_table
+from profiler.report.load_curve_view import load_curve_sections
 from profiler.report.model import Options, Paragraph, Report, Section, Table
 from profiler.report.text import ci, find_metric, headline_groups, num, pct
 from profiler.results.comparison import Comparison, MetricRow
@@ -78,6 +79,17 @@ def _fixed(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def load_curve_of(
+    path: Path, prof: ProfileIndex, compared: list[tuple[PointEntry, Comparison, Path]]
+) -> list[Section]:
+    """The load-curve view over the profile's comparisons (their rows; nothing compared again)."""
+    from profiler.analysis.load_curve import LoadKey, curve_from_comparisons
+
+    found = [(p.name, LoadKey(p.request_rate, p.concurrency), cmp, cdir) for p, cmp, cdir in compared]
+    curve = curve_from_comparisons(found, path, source="profile", model=prof.model, aa=prof.aa)
+    return load_curve_sections(curve, prefix="load_")
+
+
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     path = Path(path)
     prof = ProfileIndex.load(path / PROFILE)
@@ -100,6 +112,7 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
     legs = list(prof.legs)
     rows: list[list[str]] = []
     details: list[tuple[str, list[Section]]] = []
+    compared: list[tuple[PointEntry, Comparison, Path]] = []
     for point in points:
         counts = " / ".join(str(len(point.runs.get(leg, []))) for leg in legs)
         found = comparison_of(path, point)
@@ -109,6 +122,7 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
             report.headline.append(f"{point.name}: no comparison (runs {' / '.join(legs)}: {counts}).")
             continue
         cmp, cdir = found
+        compared.append((point, cmp, cdir))
         rows.append([*lead, *[overview_cell(cmp.metrics, keys) for _, keys, _ in groups]])
         leg_runs = {leg: [path / r for r in point.runs.get(leg, [])] for leg in ("on", "off")}
         line, sections = comparison_sections(cmp, cdir, f"{slug(point.name)}_" if len(points) > 1 else "",
@@ -130,6 +144,8 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
         )
     else:
         report.sections.append(Section("Load points").add(Paragraph("This profile has no load points yet.")))
+    if len(compared) > 1:
+        report.sections.extend(load_curve_of(path, prof, compared))
     if any(p.runs for p in points):
         report.sections.append(Section("Runs", console=False).add(runs_table(prof, path)))
     setup = Section("Engine and workload")

@@ -20,6 +20,7 @@ from catalog.metrics import METRICS
 from loadgen.health import SUMMARY_KEYS as HEALTH_KEYS
 from profiler.results.comparison import Comparison
 from profiler.results.index import ProfileIndex, SuiteIndex, SweepIndex
+from profiler.results.load_curve import LoadCurve
 from profiler.results.run import RequestsTableSchema, RunManifest, RunSummary, SuiteSummary
 
 #: file stem in docs/schema → the model of that file
@@ -32,6 +33,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "profile": ProfileIndex,
     "sweep": SweepIndex,
     "suite": SuiteIndex,
+    "load-curve": LoadCurve,
 }
 
 
