@@ -24,6 +24,7 @@ from profiler.experiment.legs import Leg
 from profiler.experiment.profile import compare_points, create_profile, profile_points
 from profiler.report import build
 from profiler.results.load_curve import LoadCurve
+from tests.report_checks import check_figure
 from tests.support.queue_runs import mm1_legs, mm1_run, true_ttft_s
 from tests.support.servers import ROOT
 
@@ -79,6 +80,8 @@ def test_runs_pinned_to_the_law_give_back_knee_and_crossing_within_1pct(tmp_path
         assert row is not None and qp.measured_overhead_pct == row.overhead_pct
         assert qp.predicted_overhead_pct == pytest.approx(row.overhead_pct, abs=0.3)
         assert row.ci_low is not None  # per-request data: every point has its CI
+    for fig in build(tmp_path / "cmp").figures():
+        check_figure(fig.figure(), fig.name)
     schema = json.loads((ROOT / "docs/schema/load-curve.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(
         json.loads((tmp_path / "cmp/load_curve.json").read_text())

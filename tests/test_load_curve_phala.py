@@ -11,9 +11,11 @@ import jsonschema
 import pytest
 
 from profiler.cli import main
+from profiler.report import build
 from profiler.results.comparison import Comparison
 from profiler.results.load_curve import LoadCurve
 from profiler.store import list_runs, read_run
+from tests.report_checks import check_figure, check_html, check_png
 from tests.report_data import PHALA
 from tests.support.servers import ROOT
 
@@ -88,9 +90,16 @@ def test_the_benchmark_summaries_give_a_load_curve_per_model_without_ci(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tee, base = PHALA / "tee_24cores_benchmark_results.json", PHALA / "base_24cores_benchmark_results.json"
-    assert main(["report", str(tee), str(base), "--out", str(tmp_path), "--format", "console,md"]) == 0
-    dirs = sorted(p.name for p in (tmp_path / "load-curve").iterdir())
+    assert main(["report", str(tee), str(base), "--out", str(tmp_path)]) == 0
+    root = tmp_path / "load-curve"
+    dirs = sorted(p.name for p in root.iterdir() if (p / "load_curve.json").is_file())
     assert dirs == ["Phi3-14B-128k", "gemma27b", "llama70B", "llama8B"]
+    for d in dirs:  # each model's own view, and the overview, read as a reader would
+        check_html(root / d / "report.html")
+        for fig in build(root / d).figures():
+            check_figure(fig.figure(), fig.name)
+    check_html(root / "report.html")
+    check_png(root / "plots" / "ttft_overhead_by_model.png")
     raw = {
         leg: {e["Test name"]: e for e in json.loads(p.read_text())} for leg, p in (("on", tee), ("off", base))
     }

@@ -26,7 +26,7 @@ from profiler.analysis.legs import expand_paths
 from profiler.errors import UserError
 from profiler.results.comparison import Comparison, MetricRow
 from profiler.results.load_curve import CurvePoint, LegLoad, LoadCurve, Unpaired
-from profiler.store import COMPARISON, read_run, utc_now
+from profiler.store import read_run, utc_now
 
 TTFT = "mean_ttft_ms"
 QPS = "request_throughput"
@@ -300,20 +300,13 @@ def curve_from_comparisons(
     return build_curve(points, source=source, model=model, aa=aa, load_kind=kind, limit_pct=limit_pct)
 
 
-def read_curve(path: Path) -> LoadCurve:
-    """``load_curve.json`` of a directory (its own, or the one under ``compare/``)."""
+def find_curve(path: Path) -> Path:
+    """The directory holding ``load_curve.json``: ``path`` itself, or its ``compare/`` (a sweep)."""
     path = Path(path)
-    for cand in (path / LoadCurve.FILE, path / "compare" / LoadCurve.FILE, path):
-        if cand.is_file():
-            return LoadCurve.load(cand)
+    for cand in (path, path / "compare"):
+        if (cand / LoadCurve.FILE).is_file():
+            return cand
     raise UserError(f"{path}: no {LoadCurve.FILE} here")
-
-
-def point_comparison(curve_dir: Path, point: CurvePoint) -> Comparison | None:
-    if point.comparison is None:
-        return None
-    cdir = Path(curve_dir) / point.comparison
-    return Comparison.load(cdir / COMPARISON) if (cdir / COMPARISON).is_file() else None
 
 
 # ---------------------------------------------------------------- summary-only sources

@@ -17,7 +17,9 @@ A capacity loss of δ costs about δ·(2 − ρ)/(1 − ρ) of queueing delay: �
 
 Above capacity (λ ≥ μ) there is no steady state: in a finite run the queue grows for as long as
 arrivals last, so TTFT depends on the run's length. Only the ratio of the two legs' queue growth,
-(1/μ_on − 1/λ) / (1/μ_off − 1/λ), is predicted there (it holds when queueing dominates T0).
+(1/μ_on − 1/λ) / (1/μ_off − 1/λ), is predicted there (it holds when queueing dominates T0). Its
+amplification is ρ/(ρ − 1): largest just past capacity, ×1 at rate=inf, so the TTFT overhead
+peaks around ρ = 1 from both sides.
 
 Every overhead here is computed by the statistics home (:func:`profiler.analysis.stats.overhead`).
 """
@@ -275,8 +277,11 @@ def _point(model: QueueModel, p: PointObs, alone: bool) -> QueuePoint:
         )
         regime = "overloaded"
         note = "above both capacities: no steady state; overhead = ratio of queue growth (T0 neglected)"
+        # d ln(1/μ − 1/λ) / d ln μ = −λ/(λ − μ): just past capacity a small loss is amplified most
+        rho = lam["off"] / mu["off"]
+        amplification = 1.0 if math.isinf(rho) else rho / (rho - 1) if rho > 1 else None
     else:
-        pred, regime = None, "unbounded"
+        pred, regime, amplification = None, "unbounded", None
         leg = "on" if over["on"] else "off"
         note = (
             f"above leg {leg}'s capacity only: its queue grows without bound while the other's stays finite"
@@ -287,6 +292,7 @@ def _point(model: QueueModel, p: PointObs, alone: bool) -> QueuePoint:
         predicted_on_ms=None,
         predicted_off_ms=None,
         predicted_overhead_pct=pred,
+        amplification=amplification,
         note=note,
     )
 

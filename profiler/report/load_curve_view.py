@@ -142,7 +142,8 @@ def queue_tables(q: QueueModel) -> list[Table]:
         ],
         rows,
         note="ρ = offered load / capacity. Amplification: % of queueing delay a 1% capacity loss costs "
-        "at the baseline's ρ, (2 − ρ)/(1 − ρ). The model's numbers are point estimates (no CI).",
+        "at the baseline's ρ: (2 − ρ)/(1 − ρ) below capacity, ρ/(ρ − 1) above (queue growth). "
+        "The model's numbers are point estimates (no CI).",
         optional=["note", "model on / off (ms)", "TTFT on / off (ms)", "amplification"],
     )
     return [legs, points]
@@ -227,9 +228,10 @@ def headline(curve: LoadCurve) -> list[str]:
 
 
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
-    from profiler.analysis.load_curve import read_curve
+    from profiler.analysis.load_curve import find_curve
 
-    curve = read_curve(path)
+    path = find_curve(path)  # a sweep keeps its curve beside the comparisons, in compare/
+    curve = LoadCurve.load(path)
     title = f"Load curve: {curve.model or 'model'}" + (" (A/A calibration)" if curve.aa else "")
     report = Report(
         kind="load_curve", title=title, source=Path(path), out_dir=Path(out_dir or path), calibration=curve.aa
@@ -306,13 +308,33 @@ def benchmark_load_curves(
         d.mkdir(parents=True, exist_ok=True)
         curve.save(d)
         written.append(d / LoadCurve.FILE)
-        written += write(build(d), [f for f in formats if f != "console"] or ["md"])
+        if files := [f for f in formats if f != "console"]:
+            written += write(build(d), files)
         curves.append(curve)
-    if curves and console is not None and "console" in formats:
-        from profiler.report import show
-
-        show(console, curves_table(curves))
+    if curves:
+        written += write(models_report(curves, Path(out_dir) / "load-curve", tee), formats, console)
     return written
+
+
+def models_report(curves: Sequence[LoadCurve], out_dir: Path, source: Path) -> Report:
+    """Several models' load curves side by side (one row and one panel per model)."""
+    report = Report(kind="load_curves", title="Load curves across models", source=source, out_dir=out_dir)
+    report.headline = [
+        "Mean TTFT overhead against request rate per model, with the M/G/1 queueing model of each "
+        "(summaries only: point estimates, no CI). Each model's full view: load-curve/<model>/report.md."
+    ]
+    report.sections = [
+        Section("Load curves").add(curves_table(list(curves))),
+        Section("Load-curve plot", console=False).add(
+            FigureBlock(
+                "ttft_overhead_by_model",
+                "Mean TTFT overhead against load, per model",
+                lambda: plots_load.models_ttft(curves),
+                "Hollow: measured (no CI); dashed: the M/G/1 model; ×: the model at each point.",
+            )
+        ),
+    ]
+    return report
 
 
 def _rate(load: str) -> float:

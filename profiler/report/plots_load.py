@@ -73,33 +73,54 @@ def overhead_vs_load(curve: LoadCurve) -> Figure:
         ncols,
         size=(4.6 * ncols, 3.6 * nrows),
     )
-    xs, log, _ = positions(curve)
     for ax, key in zip(axes, keys, strict=False):
-        rows = [p.row(key) for p in curve.points]
-        for x, r in zip(xs, rows, strict=True):
-            if r is None or r.overhead_pct is None:
-                continue
-            if r.ci_low is not None and r.ci_high is not None:
-                err = [[max(r.overhead_pct - r.ci_low, 0)], [max(r.ci_high - r.overhead_pct, 0)]]
-                ax.errorbar([x], [r.overhead_pct], yerr=err, fmt="o", color="#c0392b", capsize=4)
-            else:
-                ax.plot([x], [r.overhead_pct], "o", mfc="white", color="#c0392b")
-        if any(r is not None and r.overhead_pct is not None and r.ci_low is None for r in rows):
-            ax.plot([], [], "o", mfc="white", color="#c0392b", label="no CI (one run per leg)")
-        valid = [
-            (x, r.overhead_pct) for x, r in zip(xs, rows, strict=True) if r and r.overhead_pct is not None
-        ]
-        if valid:
-            ax.plot(*zip(*valid, strict=True), "-", color="#c0392b", alpha=0.4)
-        if key == TTFT:
-            _model_on_overhead(ax, curve, xs)
-        ax.axhline(0, color="gray", lw=0.8)
-        _axis(ax, curve, xs, log)
-        ax.set_ylabel("overhead (%)")
+        overhead_panel(ax, curve, key)
         ax.set_title(metric_label(key), fontsize=10)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
     for ax in axes[len(keys) :]:
+        ax.set_visible(False)
+    return fig
+
+
+def overhead_panel(ax: Axes, curve: LoadCurve, key: str) -> None:
+    """One metric's overhead against offered load; for TTFT also the queueing model."""
+    xs, log, _ = positions(curve)
+    rows = [p.row(key) for p in curve.points]
+    why = "summaries only" if curve.interval.startswith("none") else "one run per leg"
+    labels = {True: "measured (95% CI)", False: f"measured, no CI ({why})"}
+    for x, r in zip(xs, rows, strict=True):
+        if r is None or r.overhead_pct is None:
+            continue
+        has_ci = r.ci_low is not None and r.ci_high is not None
+        label = labels.pop(has_ci, None)  # one legend entry per kind of marker
+        if has_ci and r.ci_low is not None and r.ci_high is not None:
+            err = [[max(r.overhead_pct - r.ci_low, 0)], [max(r.ci_high - r.overhead_pct, 0)]]
+            ax.errorbar([x], [r.overhead_pct], yerr=err, fmt="o", color="#c0392b", capsize=4, label=label)
+        else:
+            ax.plot([x], [r.overhead_pct], "o", mfc="white", color="#c0392b", label=label)
+    valid = [(x, r.overhead_pct) for x, r in zip(xs, rows, strict=True) if r and r.overhead_pct is not None]
+    if valid:
+        ax.plot(*zip(*valid, strict=True), "-", color="#c0392b", alpha=0.4)
+    if key == TTFT:
+        _model_on_overhead(ax, curve, xs)
+    ax.axhline(0, color="gray", lw=0.8)
+    _axis(ax, curve, xs, log)
+    ax.set_ylabel("overhead (%)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
+def models_ttft(curves: Sequence[LoadCurve]) -> Figure:
+    """Mean TTFT overhead against request rate, one panel per model, with its queueing model."""
+    ncols = min(2, max(1, len(curves)))
+    nrows = max(1, math.ceil(len(curves) / ncols))
+    fig, axes = new_figure("Mean TTFT overhead against load, per model", nrows, ncols,
+                           size=(5.6 * ncols, 4.0 * nrows))
+    for ax, curve in zip(axes, curves, strict=False):
+        overhead_panel(ax, curve, TTFT)
+        q = curve.queueing
+        why = "" if q is None or q.supported else " (model not supported)"
+        ax.set_title(f"{curve.model}{why}", fontsize=10)
+    for ax in axes[len(curves) :]:
         ax.set_visible(False)
     return fig
 

@@ -77,8 +77,9 @@ class QueuePoint(Strict):
     measured_overhead_pct: float | None
     ci_low: float | None
     ci_high: float | None
-    #: stable points: d ln(queueing delay) / d ln(capacity) at the baseline's utilisation:
-    #: a 1% loss of capacity costs this many % of queueing delay here
+    #: −d ln(queueing delay) / d ln(capacity) at the baseline's utilisation ρ: a 1% loss of
+    #: capacity costs this many % of queueing delay here; (2 − ρ)/(1 − ρ) below capacity,
+    #: ρ/(ρ − 1) above it (queue growth), 1 at rate=inf
     amplification: float | None = None
     calibration: bool = False  # t0 was fitted on this point alone: predicted = measured by construction
     note: str = ""
