@@ -321,7 +321,7 @@ def models_report(curves: Sequence[LoadCurve], out_dir: Path, source: Path) -> R
     report = Report(kind="load_curves", title="Load curves across models", source=source, out_dir=out_dir)
     report.headline = [
         "Mean TTFT overhead against request rate per model, with the M/G/1 queueing model of each "
-        "(summaries only: point estimates, no CI). Each model's full view: load-curve/<model>/report.md."
+        "(summaries only: point estimates, no CI). Each model's full view: <model>/report.md beside this one."
     ]
     report.sections = [
         Section("Load curves").add(curves_table(list(curves))),
