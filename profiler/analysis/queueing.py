@@ -102,7 +102,11 @@ def _stable(obs: Sequence[LegObs], mu: float) -> list[tuple[float, float]]:
     return [
         (o.rate, o.ttft_ms / 1e3)
         for o in obs
-        if not o.saturated and math.isfinite(o.rate) and 0 < o.rate < mu and o.ttft_ms is not None
+        if not o.saturated
+        and math.isfinite(o.rate)
+        and 0 < o.rate < mu
+        and o.ttft_ms is not None
+        and o.ttft_ms > 0
     ]
 
 
