@@ -206,4 +206,6 @@ def test_import_command_writes_and_lists_the_run(tmp_path: Path, capsys: pytest.
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert read_run(run_dir).manifest.label == "on"
     out = capsys.readouterr().out
-    assert "4 requests, 3 ok" in out and "missing" in out
+    row = next(line for line in out.splitlines() if "rate=inf" in line)
+    assert "concurrency=2" in row and row.split("│")[3].strip() == "4" and row.split("│")[4].strip() == "3"
+    assert "missing" in out

@@ -16,7 +16,9 @@ Across legs (off = the baseline, DESIGN §4 signs: positive = the TEE costs):
                          tokens/s of one replica, cost = K × P per replica-hour (the seed's §VI
                          ratio; without prices, cost = GPUs, i.e. throughput per GPU)
 
-Both carry the bootstrap CI of bootstrap.py.
+Both carry the bootstrap CI of bootstrap.py. The plan also states the TTFT overhead expected at
+the load each replica gets (target / replicas), from the queueing model of the sweep's legs
+(load_curve.py; a point estimate, or why the sweep cannot support the model).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 
 from profiler.analysis.stats import finite_count, percentile_ci
 from profiler.capacity.bootstrap import Replicates, replicate_capacities
+from profiler.capacity.load_curve import latency_at_plan, latency_sentence
 from profiler.capacity.slo import Capacity, Slos, capacity_of
 from profiler.capacity.sweepfile import SweepData, read_sweep
 from profiler.errors import UserError
@@ -303,6 +306,9 @@ def plan_sweep(
     )
     if data.index.status != "complete":
         plan["warnings"].insert(0, f"the sweep is {data.index.status}: {data.index.reason}")
+    # the latency the TEE costs at the provisioned utilisation (queueing model of the legs)
+    plan["latency_overhead"] = latency_at_plan(data, plan)
+    plan["sentence"] += latency_sentence(plan["latency_overhead"])
     head = {
         "schema_version": 1,
         "kind": "plan",

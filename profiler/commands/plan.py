@@ -22,8 +22,11 @@ Turn a sweep into a deployment plan. Per leg: the SLO-bound maximum throughput o
 extrapolated), replicas = ceil(target / that), GPUs = replicas × --gpus-per-replica, cost per
 hour and per million output tokens (at the target traffic), and across legs the TEE's capacity
 overhead (off − on) / off and the cost-performance ratio (TPS/cost)_on / (TPS/cost)_off, both
-with 95% bootstrap CIs carried from the sweep's requests. Writes plan.json and plan.png (the
-Pareto view with the SLO lines and operating points) into the sweep directory (or --out).
+with 95% bootstrap CIs carried from the sweep's requests. It also states the mean TTFT overhead
+expected at the load each replica then gets, from an M/G/1 queueing model of the sweep's legs
+(docs/load_curve.md), or says why the sweep cannot support that model. Writes plan.json and
+plan.png (the Pareto view with the SLO lines and operating points) into the sweep directory
+(or --out).
 
 examples:
   tee-llm-prof plan --sweep sweeps/<sweep_id> --target-qps 20

@@ -14,7 +14,9 @@ overheads table). By default it prints to the terminal and writes report.md, rep
 (one self-contained file, plots embedded) and plots/*.png into that directory.
 
 Several directories, or a pair of vLLM nightly-benchmark summary files (TEE on first, then
-TEE off), give one models × overheads report (the reference study's Table 1/2 layout) in --out.
+TEE off), give one models × overheads report (the reference study's Table 1/2 layout) in --out;
+for a pair, every model served at several rates also gets its load curve and queueing model in
+--out/load-curve/<model>/ (point estimates: summaries hold no per-request data, so no CIs).
 
 examples:
   tee-llm-prof report out/profiles/20261126-tiny/                 a whole profile
@@ -70,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         written = report.render_benchmark_results(
             paths[0], paths[1], args.out or DEFAULT_OUT, formats, console
         )
+        from profiler.report.load_curve_view import benchmark_load_curves
+
+        # models measured at several rates: their load curves (point estimates) beside it
+        written += benchmark_load_curves(paths[0], paths[1], args.out or DEFAULT_OUT, formats, console)
     else:
         files = [p for p in paths if not p.is_dir()]
         if files:

@@ -27,6 +27,8 @@ load point is one run directory under <out>/<sweep_id>/runs/; sweep.json ties le
 runs together. A leg stops by itself when it saturates (throughput stops growing, p99 latency
 or client lag explodes, requests fail). With --slo, each leg's maximum throughput meeting the
 SLOs is interpolated between points; then `tee-llm-prof plan` turns it into GPUs and cost.
+Every load both legs measured is then compared (<out>/<sweep_id>/compare/<point>/), and the
+load curve with its queueing model is written to compare/load_curve.json.
 Points are interleaved across legs (on, off, then off, on) so host drift hits both alike.
 
 examples:
@@ -159,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
     # the engine is stopped: tables and plots never compete with a server for the CPU
     data = read_sweep(path)
     show(console, *sweep_tables(data, spec.slos))
+    from profiler.capacity.load_curve import sweep_load_curve
+    from profiler.report.load_curve_view import load_curve_sections
+
+    curve = sweep_load_curve(path)  # every load both legs measured: the overhead across them
+    if curve is not None:
+        show(console, *(b for sec in load_curve_sections(curve) if sec.console for b in sec.blocks))
+        console.print(f"load curve: {path / 'compare' / 'load_curve.json'} (tee-llm-prof report {path})")
     if data.aa:
         console.print("Both legs are the same endpoint: an A/A calibration, differences are noise.")
     console.print(f"sweep: {path}  (plot: {path / 'pareto.png'})")

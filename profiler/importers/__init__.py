@@ -10,16 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from catalog.registry import Registry
+
+
+class ImportRun(Protocol):
+    """(file, out dir, label, model key or None; rate where the file records none) → run dirs."""
+
+    def __call__(
+        self, path: Path, out: Path, label: str, model: str | None, *, rate: float | None = None
+    ) -> list[Path]: ...
 
 
 @dataclass(frozen=True)
 class Importer:
     name: str
     help: str
-    #: (file, out dir, label, model key or None) → the run directories written
-    run: Callable[[Path, Path, str, str | None], list[Path]]
+    run: ImportRun
+    #: the request rate each result of a file records (None where it records none), read
+    #: before anything is written so a set of files fails as a whole, not half imported
+    rates: Callable[[Path], list[float | None]] | None = None
 
 
 IMPORTERS: Registry[Importer] = Registry("importer")
@@ -32,6 +43,8 @@ def load_all() -> Registry[Importer]:
     return IMPORTERS
 
 
-def import_file(kind: str, path: Path, out: Path, *, label: str, model: str | None = None) -> list[Path]:
+def import_file(
+    kind: str, path: Path, out: Path, *, label: str, model: str | None = None, rate: float | None = None
+) -> list[Path]:
     """Import ``path`` with the importer ``kind``; returns the run directories written."""
-    return load_all().get(kind).run(Path(path), Path(out), label, model)
+    return load_all().get(kind).run(Path(path), Path(out), label, model, rate=rate)

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import math
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,21 @@ REQUIRED_KEYS = ("input_lens", "output_lens", "ttfts", "itls")
 
 def read_results(path: Path) -> list[dict[str, Any]]:
     """The result objects in ``path`` (one, or one per line for ``--append-result`` files)."""
-    if not path.is_file():
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a vLLM result file")
+    if not path.exists():
         raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a regular file (a vLLM --save-result .json or .json.gz)")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except OSError as exc:
-            raise UserError(f"{path}: broken gzip file ({exc})") from None
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated file raises EOFError
+            raise UserError(f"{path}: broken or truncated gzip file ({exc})") from None
     text = raw.decode("utf-8", errors="replace").strip()
+    if not text:
+        raise UserError(f"{path}: empty file (expected vLLM's --save-result JSON)")
     try:
         data = json.loads(text)
         objs = data if isinstance(data, list) else [data]
@@ -92,10 +99,17 @@ def to_frame(result: dict[str, Any], source: str) -> tuple[pd.DataFrame, list[st
         if key in result and result[key] is not None and len(result[key]) != n:
             raise UserError(f"{source}: {key} has {len(result[key])} entries, ttfts has {n}")
 
-    ttft_s = np.asarray(result["ttfts"], dtype=float)
-    itl_s = [np.asarray(x or [], dtype=float) for x in result["itls"]]
+    ttft_s = _numbers(result, "ttfts", source)
+    try:
+        itl_s = [np.asarray(x or [], dtype=float) for x in result["itls"]]
+    except (TypeError, ValueError):
+        raise UserError(f"{source}: itls holds a value that is not a list of numbers") from None
     decode_s = np.array([x.sum() for x in itl_s])
-    out_len = np.asarray(result["output_lens"], dtype=float)
+    out_len = _numbers(result, "output_lens", source)
+    in_len = _numbers(result, "input_lens", source)
+    for key, lens in (("input_lens", in_len), ("output_lens", out_len)):
+        if not (np.isfinite(lens).all() and (lens == np.round(lens)).all() and (lens >= 0).all()):
+            raise UserError(f"{source}: {key} holds a value that is not a whole number of tokens")
     errors = [str(e) if e else "" for e in result.get("errors") or [""] * n]
     ok = np.array([not e for e in errors])
     # vLLM leaves ttft at 0 when no content ever arrived (an empty completion still "succeeds").
@@ -117,7 +131,7 @@ def to_frame(result: dict[str, Any], source: str) -> tuple[pd.DataFrame, list[st
             "tpot_ms": where_ok(np.where(out_len > 1, decode_s * 1e3 / np.maximum(out_len - 1, 1), np.nan)),
             "e2el_ms": where_ok((ttft_s + decode_s) * 1e3),
             "itl_ms": [list(x * 1e3) if k else [] for x, k in zip(itl_s, content, strict=True)],
-            "input_tokens": np.asarray(result["input_lens"], dtype=np.int64),
+            "input_tokens": in_len.astype(np.int64),
             "output_tokens": out_len.astype(np.int64),
             "ok": ok,
             "error": [e or None for e in errors],
@@ -161,6 +175,17 @@ def to_frame(result: dict[str, Any], source: str) -> tuple[pd.DataFrame, list[st
     return frame, missing, notes
 
 
+def _numbers(result: dict[str, Any], key: str, source: str) -> np.ndarray:
+    """A per-request array as floats; one line naming the key when an entry is not a number."""
+    values = result[key]
+    if not isinstance(values, list) or any(isinstance(v, (bool, str)) for v in values):
+        raise UserError(f"{source}: {key} holds a value that is not a number")
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise UserError(f"{source}: {key} holds a value that is not a number") from None
+
+
 def _nullable(values: np.ndarray, mask: np.ndarray) -> pd.Series:
     """Integer ns where ``mask`` holds, null elsewhere (a failed request has no arrival time)."""
     return pd.Series(values, dtype="Int64").where(mask)
@@ -188,31 +213,75 @@ def _is_number(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def _workload(result: dict[str, Any]) -> dict[str, Any]:
-    rate = result.get("request_rate")
-    if isinstance(rate, str) and rate.lower() in ("inf", "infinity"):
-        rate = math.inf
+def parse_rate(value: Any, source: str) -> float | None:
+    """A request rate as vLLM writes it (a number, or "inf"); None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("inf", "infinity"):
+            return math.inf
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"{source}: request_rate {value!r} is not a number or inf") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise UserError(f"{source}: request_rate {value!r} is not a positive number or inf")
+    return float(value)
+
+
+def load_point(result: dict[str, Any], source: str) -> tuple[float | None, int | None]:
+    """(request rate, max concurrency) the file records; None for what it does not say."""
+    rate = parse_rate(result.get("request_rate"), source)
+    conc = result.get("max_concurrency")
+    if conc is not None and (isinstance(conc, bool) or not isinstance(conc, int) or conc < 1):
+        raise UserError(f"{source}: max_concurrency {conc!r} is not a positive whole number")
+    return rate, conc
+
+
+def file_rates(path: Path) -> list[float | None]:
+    """The request rate each result of ``path`` records (None: the file does not say)."""
+    results = read_results(path)
+    return [load_point(r, _source(path, i, len(results)))[0] for i, r in enumerate(results)]
+
+
+def _source(path: Path, index: int, count: int) -> str:
+    return f"{path}" + (f" (result {index + 1})" if count > 1 else "")
+
+
+def _workload(result: dict[str, Any], rate: float | None, concurrency: int | None) -> dict[str, Any]:
     keys = ("num_prompts", "burstiness", "max_concurrency", "best_of", "use_beam_search", "label")
     wl: dict[str, Any] = {"request_rate": rate, "source": "vllm-bench"}
     wl.update({k: result[k] for k in keys if k in result})
+    if concurrency is not None:
+        wl["concurrency"] = concurrency  # the key the tool's own runs use (compare pairs by it)
     return wl
 
 
-def import_vllm_bench(path: Path, out: Path, label: str, model: str | None) -> list[Path]:
+def import_vllm_bench(
+    path: Path, out: Path, label: str, model: str | None, *, rate: float | None = None
+) -> list[Path]:
+    """One run directory per result in ``path``. Its load point is the file's request_rate and
+    max_concurrency; ``rate`` stands in where the file records no rate."""
     results = read_results(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     written = []
     for index, result in enumerate(results):
-        source = f"{path}" + (f" (result {index + 1})" if len(results) > 1 else "")
+        source = _source(path, index, len(results))
+        file_rate, concurrency = load_point(result, source)
         frame, missing, notes = to_frame(result, source)
         summary, added = _summary(result, frame)
+        point_rate = file_rate if file_rate is not None else rate
+        if file_rate is None and rate is not None:
+            notes.append(f"request rate {rate:g} req/s from --rate: the file does not record it")
         manifest = {
             "label": label,
             "model": model or result.get("model_id"),
             "endpoint": None,
             "engine": {"name": "vllm", "backend": result.get("backend"), "model_id": result.get("model_id")},
             "tokenizer": result.get("tokenizer_id"),
-            "workload": _workload(result),
+            "workload": _workload(result, point_rate, concurrency),
+            "request_rate": point_rate,
             "started": result.get("date"),
             "source": {
                 "importer": NAME,
@@ -236,5 +305,6 @@ IMPORTERS.add(
         NAME,
         "vLLM benchmark_serving.py (v0.5.x) or `vllm bench serve --save-result --save-detailed` JSON",
         import_vllm_bench,
+        file_rates,
     ),
 )

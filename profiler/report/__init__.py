@@ -18,16 +18,18 @@ from rich.console import Console
 
 from catalog.registry import Registry
 from profiler.errors import UserError
-from profiler.report import comparison_view, models_view, profile_view, run_view, suite_view
+from profiler.report import comparison_view, load_curve_view, models_view, profile_view, run_view, suite_view
 from profiler.report import console as console_format
 from profiler.report import html as html_format
 from profiler.report import markdown as md_format
 from profiler.report import png as png_format
 from profiler.report.console import show
 from profiler.report.model import Options, Report
+from profiler.results.load_curve import LoadCurve
 from profiler.store import COMPARISON, MANIFEST, PROFILE, is_comparison_dir
 
 DEFAULT_FORMATS: tuple[str, ...] = ("console", "md", "html", "png")
+LOAD_CURVE = LoadCurve.FILE
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def _build_models(path: Path, out_dir: Path | None, opts: Options | None = None)
 SOURCES: Registry[Source] = Registry("report source")
 SOURCES.add("profile", Source(0, lambda p: (p / PROFILE).is_file(), profile_view.build))
 SOURCES.add("comparison", Source(1, lambda p: (p / COMPARISON).is_file(), comparison_view.build))
+SOURCES.add("load curve", Source(1, lambda p: any((p / d / LOAD_CURVE).is_file() for d in (".", "compare")),
+                                 load_curve_view.build))
 SOURCES.add("suite run", Source(2, lambda p: _run_kind(p) not in (None, "llm"), suite_view.build))
 SOURCES.add("run", Source(3, lambda p: (p / MANIFEST).is_file(), run_view.build))
 SOURCES.add("models", Source(4, lambda p: bool(_model_dirs(p)), _build_models))

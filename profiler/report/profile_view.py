@@ -9,6 +9,7 @@ from pathlib import Path
 from profiler.report.comparison_view import comparison_sections
 from profiler.report.environment import environment_table
 from profiler.report.legs_view import point_sections
+from profiler.report.load_curve_view import load_curve_sections
 from profiler.report.model import Options, Paragraph, Report, Section, Table
 from profiler.report.text import ci, find_metric, headline_groups, num, pct
 from profiler.results.comparison import Comparison, MetricRow
@@ -87,6 +88,17 @@ def _fixed(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def load_curve_of(
+    path: Path, prof: ProfileIndex, compared: list[tuple[PointEntry, Comparison, Path]]
+) -> list[Section]:
+    """The load-curve view over the profile's comparisons (their rows; nothing compared again)."""
+    from profiler.analysis.load_curve import LoadKey, curve_from_comparisons
+
+    found = [(p.name, LoadKey(p.request_rate, p.concurrency), cmp, cdir) for p, cmp, cdir in compared]
+    curve = curve_from_comparisons(found, path, source="profile", model=prof.model, aa=prof.aa)
+    return load_curve_sections(curve, prefix="load_")
+
+
 def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) -> Report:
     path = Path(path)
     prof = ProfileIndex.load(path / PROFILE)
@@ -111,6 +123,7 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
     several = len(legs) > 2
     rows: list[list[str]] = []
     details: list[tuple[str, list[Section]]] = []
+    compared: list[tuple[PointEntry, Comparison, Path]] = []
     for point in points:
         counts = " / ".join(str(len(point.runs.get(leg, []))) for leg in legs)
         pairs = point.comparisons or ({"on-vs-off": point.comparison} if point.comparison else {})
@@ -124,6 +137,8 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
             if item is None:
                 continue
             cmp, cdir = item
+            if not any(p is point for p, _, _ in compared):
+                compared.append((point, cmp, cdir))  # the point's primary pair draws the load curve
             rows.append(
                 [
                     *lead,
@@ -164,6 +179,8 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
         )
     else:
         report.sections.append(Section("Load points").add(Paragraph("This profile has no load points yet.")))
+    if len(compared) > 1:
+        report.sections.extend(load_curve_of(path, prof, compared))
     if any(p.runs for p in points):
         report.sections.append(Section("Runs", console=False).add(runs_table(prof, path)))
     setup = Section("Engine and workload")

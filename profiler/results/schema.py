@@ -21,6 +21,7 @@ from loadgen.health import SUMMARY_KEYS as HEALTH_KEYS
 from profiler.results.comparison import Comparison
 from profiler.results.decomposition import Decomposition
 from profiler.results.index import ProfileIndex, SuiteIndex, SweepIndex
+from profiler.results.load_curve import LoadCurve
 from profiler.results.run import RequestsTableSchema, RunManifest, RunSummary, SuiteSummary
 
 #: file stem in docs/schema → the model of that file
@@ -34,6 +35,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "profile": ProfileIndex,
     "sweep": SweepIndex,
     "suite": SuiteIndex,
+    "load-curve": LoadCurve,
 }
 
 
