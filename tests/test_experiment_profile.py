@@ -65,6 +65,13 @@ def test_profile_two_legs_writes_runs_profile_and_comparison(tmp_path: Path) -> 
         comparison = read_json(tmp_path / "out" / "p1" / point["comparison"] / "comparison.json")
         ttft = next(m for m in comparison["metrics"] if m["metric"] == "mean_ttft_ms")
         assert ttft["overhead_pct"] > 50 and ttft["significant"]  # 40 ms vs 20 ms
+    # two load points → the load curve over their comparisons (rows copied, not recomputed)
+    curve = read_json(tmp_path / "out" / "p1" / "compare" / "load_curve.json")
+    assert [p["name"] for p in curve["points"]] == ["rate=40", "rate=inf"]
+    first = read_json(tmp_path / "out" / "p1" / prof["load_points"][0]["comparison"] / "comparison.json")
+    ttft_row = next(m for m in first["metrics"] if m["metric"] == "mean_ttft_ms")
+    at_inf = next(p for p in curve["points"] if p["name"] == "rate=inf")
+    assert any(r["overhead_pct"] == ttft_row["overhead_pct"] for r in at_inf["metrics"])
     # both legs of a block got identical prompts; blocks differ
     reps = {(read_run(tmp_path / "out" / "p1" / rel).manifest.experiment.block, label): rel  # type: ignore[union-attr]
             for label in ("on", "off") for rel in prof["load_points"][0]["runs"][label]}

@@ -294,6 +294,7 @@ def curve_from_comparisons(
     limit_pct: float = queueing.DEFAULT_LIMIT_PCT,
 ) -> LoadCurve:
     """The curve of comparisons that exist (a profile's points): nothing is compared again."""
+    found = sorted(found, key=lambda f: f[1].order())
     keys = [k for _, k, _, _ in found]
     kind = LoadSplit({k: [] for k in keys}, {}, {k: n for n, k, _, _ in found}).load_kind
     points = [curve_point(name, key, cmp, os.path.relpath(cdir, root)) for name, key, cmp, cdir in found]

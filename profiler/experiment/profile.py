@@ -194,7 +194,28 @@ def compare_points(writer: IndexWriter, *, console: Console | None = None) -> li
             decompose(runs, index.chain, pilot=pilot).save(path)
             point.decomposition = str(path.relative_to(writer.root))
             writer.save()
+    _save_load_curve(writer)
     return written
+
+
+def _save_load_curve(writer: IndexWriter) -> None:
+    """``compare/load_curve.json`` over the points' primary comparisons, when there are two or more."""
+    from profiler.analysis.load_curve import LoadKey, curve_from_comparisons
+    from profiler.results.comparison import Comparison
+    from profiler.results.load_curve import LoadCurve
+
+    index = writer.index
+    dirs = [(p, writer.root / p.comparison) for p in index.load_points if p.comparison]
+    found = [
+        (p.name, LoadKey(p.request_rate, p.concurrency), Comparison.load(d / Comparison.FILE), d)
+        for p, d in dirs
+        if (d / Comparison.FILE).is_file()
+    ]
+    if len(found) < 2:
+        return
+    out = writer.root / COMPARE
+    curve = curve_from_comparisons(found, out, source="profile", model=index.model, aa=index.aa)
+    curve.save(out / LoadCurve.FILE)
 
 
 def _leg_of(index: ExperimentIndex, name: str) -> Leg:
