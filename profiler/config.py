@@ -51,7 +51,12 @@ class WorkloadSpec(Strict):
     range_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="random lengths uniform in ±ratio")
     prefix_len: int = Field(0, ge=0, description="shared-prefix tokens (dataset prefix)")
     num_requests: int = Field(200, ge=1, description="measured requests per run")
-    duration_s: float | None = Field(None, gt=0, description="stop sending after this many seconds")
+    duration_s: float | None = Field(
+        None,
+        gt=0,
+        description="stop sending after this many seconds (per run: blocks bounded by time; "
+        "the run also ends at num_requests, whichever comes first)",
+    )
     concurrency: int = Field(8, ge=1, description="max requests in flight")
     request_rates: list[Rate] = Field(
         default_factory=lambda: [math.inf], description="load points in req/s, e.g. 1,4,16,inf"

@@ -68,7 +68,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("range_ratio", "--range-ratio", "R"),
     Flag("prefix_len", "--prefix-len", "N"),
     Flag("num_requests", "--num-requests", "N"),
-    Flag("duration_s", "--duration", "S"),
+    Flag("duration_s", "--duration", "S", aliases=("--block-duration",)),
     Flag("concurrency", "--concurrency", "N"),
     Flag("request_rates", "--request-rates", "R[,R…]", aliases=("--request-rate",)),
     Flag("schedule", "--schedule", "NAME"),

@@ -44,6 +44,24 @@ def _step(leg: str, ref: str, d: np.ndarray, direction: str, pilot: int | None, 
     )
 
 
+def chain_row(
+    key: str, direction: str, chain: Sequence[str], steps_d: Sequence[np.ndarray], pilot: int | None = None
+) -> DecompositionRow:
+    """One metric's row from each step's per-block log ratios (same blocks, in block order):
+    the total is their block-wise sum, so the steps' estimates add up to it exactly."""
+    total_d = np.sum(steps_d, axis=0)
+    total_mean = float(np.nanmean(total_d)) if np.isfinite(total_d).any() else None
+    return DecompositionRow(
+        metric=key,
+        direction=direction,
+        total=_step(chain[-1], chain[0], total_d, direction, pilot, None),
+        steps=[
+            _step(b, a, d, direction, pilot, total_mean)
+            for (a, b), d in zip(itertools.pairwise(chain), steps_d, strict=True)
+        ],
+    )
+
+
 def decompose(
     runs: Mapping[str, Sequence[Path]], chain: Sequence[str], *, pilot: int | None = None
 ) -> Decomposition:
@@ -69,19 +87,5 @@ def decompose(
         found = lookup(key)
         if found is None or any(key not in r for r in ratios):
             continue
-        direction = found[0].direction
-        steps_d = [r[key][2][:n] for r in ratios]
-        total_d = np.sum(steps_d, axis=0)
-        total_mean = float(np.nanmean(total_d)) if np.isfinite(total_d).any() else None
-        rows.append(
-            DecompositionRow(
-                metric=key,
-                direction=direction,
-                total=_step(chain[-1], chain[0], total_d, direction, pilot, None),
-                steps=[
-                    _step(b, a, d, direction, pilot, total_mean)
-                    for (a, b), d in zip(itertools.pairwise(chain), steps_d, strict=True)
-                ],
-            )
-        )
+        rows.append(chain_row(key, found[0].direction, chain, [r[key][2][:n] for r in ratios], pilot))
     return Decomposition(chain=list(chain), blocks=n, interval=interval, metrics=rows)
