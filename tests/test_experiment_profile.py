@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from profiler.store import read_json, read_run
+from profiler.validate import validate
 from tests.support.servers import ROOT, gt_server
+from tests.test_validate_checks import plain_host, with_nvml
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +45,14 @@ def test_profile_two_legs_writes_runs_profile_and_comparison(tmp_path: Path) -> 
         gt_server("--ttft-ms", "20", "--itl-ms", "4") as off,
     ):
         models = _models(tmp_path, on, off, request_rates=["inf", 40])
+        # the TEE leg's evidence: a `validate --json` from a host with the GPU's CC off
+        evidence = tmp_path / "on-validate.json"
+        result = validate("on", ctx=with_nvml(plain_host(tmp_path / "host"), "h100_cc_off.json"))
+        evidence.write_text(json.dumps(result))
         res = _cli("--model", "gt", "--models", str(models), "--out", str(tmp_path / "out"),
-                   "--profile-id", "p1", "--no-report")
+                   "--profile-id", "p1", "--no-report", "--leg-evidence", f"on={evidence}")
     assert res.returncode == 0, res.stderr
+    assert "warning: leg 'on': its evidence" in res.stderr  # said before the first run
     prof = read_json(tmp_path / "out" / "p1" / "profile.json")
     assert prof["design"]["name"] == "abba" and prof["baseline"] == "off"
     assert prof["status"] == "complete" and prof["aa"] is False and prof["model"] == "gt"
@@ -65,6 +72,13 @@ def test_profile_two_legs_writes_runs_profile_and_comparison(tmp_path: Path) -> 
         comparison = read_json(tmp_path / "out" / "p1" / point["comparison"] / "comparison.json")
         ttft = next(m for m in comparison["metrics"] if m["metric"] == "mean_ttft_ms")
         assert ttft["overhead_pct"] > 50 and ttft["significant"]  # 40 ms vs 20 ms
+        found = [w for w in comparison["warnings"] if w["code"] == "evidence"]
+        assert {w["leg"] for w in found} == {"on"} and any("CC off" in w["message"] for w in found)
+    on_run = read_run(tmp_path / "out" / "p1" / prof["load_points"][0]["runs"]["on"][0]).manifest
+    off_run = read_run(tmp_path / "out" / "p1" / prof["load_points"][0]["runs"]["off"][0]).manifest
+    assert on_run.evidence is not None and on_run.evidence.source == f"file: {evidence}"
+    assert off_run.evidence is not None and off_run.evidence.source == "validate on this host"
+    assert prof["legs"]["on"]["evidence"]["gpu_cc"] == "off"
     # two load points → the load curve over their comparisons (rows copied, not recomputed)
     curve = read_json(tmp_path / "out" / "p1" / "compare" / "load_curve.json")
     assert [p["name"] for p in curve["points"]] == ["rate=40", "rate=inf"]

@@ -114,7 +114,7 @@ def compare_legs(
         blocks=blocks,
         pilot=pilot,
     )
-    warnings = quality.run_checks(quality.Context(on, off, method == "paired", metrics, blocks))
+    warnings = quality.run_checks(quality.Context(on, off, method == "paired", metrics, blocks, aa=aa))
     interval = INTERVALS[method]
     if pilot:
         interval = (

@@ -14,6 +14,7 @@ import numpy as np
 
 from catalog.registry import Registry
 from profiler.analysis.blocks import Blocks, block_prompts_match
+from profiler.analysis.evidence import contradictions
 from profiler.analysis.legs import LegData
 
 SHORT_FRACTION = 0.05  # warn when more than 5% of requests stopped far below max_tokens
@@ -28,6 +29,7 @@ class Context:
     paired: bool
     metrics: list[dict[str, Any]]
     blocks: Blocks | None = None
+    aa: bool = False
 
 
 Check = Callable[[Context], list[dict[str, Any]]]
@@ -218,6 +220,20 @@ def same_runs(ctx: Context) -> list[dict[str, Any]]:
         return [_warn("same_runs", "the same run directories are on both sides: every overhead is 0 by "
                       "construction, not a measurement")]
     return []
+
+
+@CHECKS.register("evidence")
+def evidence(ctx: Context) -> list[dict[str, Any]]:
+    """A leg whose TEE evidence contradicts its name (a leg ``cc`` with CC off, a baseline that is
+    a TDX guest); silent in an A/A calibration, where the names mean nothing."""
+    if ctx.aa:
+        return []
+    out = []
+    for side, leg in _legs(ctx):
+        found = next((r.manifest for r in leg.runs if r.manifest.evidence is not None), None)
+        if found is not None:
+            out += [_warn("evidence", line, side) for line in contradictions(found.label, found.evidence)]
+    return out
 
 
 def run_checks(ctx: Context) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from profiler.controls.proxy import Cost
@@ -45,7 +46,7 @@ def injected_leg(base: Leg, name: str, cost: Cost, log: Path | None = None) -> I
                 "proxy_pid": proc.pid,
             },
         }
-        yield Leg(name, url, base.served_model, engine, base.metrics_url, base.tokenizer)
+        yield replace(base, name=name, base_url=url, engine=engine)  # the base's evidence: same host
     finally:
         stop(proc)
 

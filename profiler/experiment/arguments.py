@@ -46,6 +46,10 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
                       help="the leg every other is compared against (default: off, else the first leg)")
     legs.add_argument("--chain", default=None, metavar="A,B,C",
                       help="also compare each successive increment (B vs A, C vs B) and decompose the total")
+    legs.add_argument("--leg-evidence", action="append", default=[], metavar="NAME=FILE",
+                      help="the leg's TEE evidence: `tee-llm-prof validate --json` run on its host (a leg "
+                      "on this host gets this host's at once); the report warns when it contradicts "
+                      "the leg's name (a leg 'cc' with CC off, a baseline that is a TDX guest)")
     legs.add_argument("--legs-at-once", action="store_true",
                       help="run every block's legs at the same time (legs on different servers only)")
     legs.add_argument("--inject", action="append", default=[], metavar="NAME=LEG:COST",

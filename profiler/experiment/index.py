@@ -63,7 +63,10 @@ class IndexWriter:
             host=socket.gethostname(),
             legs={
                 leg.name: LegEntry(
-                    base_url=leg.base_url, served_model=leg.served_model, engine=dict(leg.engine)
+                    base_url=leg.base_url,
+                    served_model=leg.served_model,
+                    engine=dict(leg.engine),
+                    evidence=leg.evidence,
                 )
                 for leg in legs
             },

@@ -24,6 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from profiler.config import ModelEntry
+from profiler.results.evidence import LegEvidence
 
 AA_NOTE = (
     "A/A calibration: both legs are the same endpoint, so every difference below is noise "
@@ -42,6 +43,7 @@ class Leg:
     engine: Mapping[str, Any] = field(default_factory=dict)
     metrics_url: str | None = None
     tokenizer: str | None = None
+    evidence: LegEvidence | None = None  # the host's TEE evidence (profiler.experiment.evidence)
 
     @property
     def label(self) -> str:  # the run manifest's name for it

@@ -14,9 +14,11 @@ from pathlib import Path
 from rich.console import Console
 
 from catalog.metrics import compared
+from profiler.analysis.evidence import contradictions
 from profiler.config import ModelEntry, WorkloadSpec, check_leg_name, get_model
 from profiler.controls.proxy import Cost, parse_cost
 from profiler.errors import UserError
+from profiler.experiment.evidence import parse_evidence_args, with_evidence
 from profiler.experiment.legs import (
     AA_NOTE,
     TEE_OFF,
@@ -37,6 +39,7 @@ from profiler.experiment.profile import (
 )
 from profiler.experiment.signals import interruption_reason, sigterm_as_interrupt
 from profiler.flags import overrides, resolve_workload
+from profiler.results.evidence import LegEvidence
 from profiler.results.index import ExperimentIndex, ProfileIndex
 from profiler.results.run import STATUS_COMPLETE, STATUS_INCOMPLETE
 from profiler.store import new_run_id
@@ -125,6 +128,7 @@ class ProfileJob:
     at_once: bool = False
     injections: tuple[Injection, ...] = ()
     precision: Precision | None = None
+    evidence: dict[str, LegEvidence] = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ProfileJob:
@@ -173,6 +177,10 @@ class ProfileJob:
                     "running them at once would double that server's load"
                 )
         precision = _precision(args, len(workload.request_rates))
+        evidence = parse_evidence_args(getattr(args, "leg_evidence", []) or [])
+        unknown = sorted(set(evidence) - set(planned))
+        if unknown:
+            raise UserError(f"--leg-evidence {', '.join(unknown)}: no such leg ({', '.join(planned)})")
         return cls(
             args.model,
             entry,
@@ -189,6 +197,7 @@ class ProfileJob:
             at_once,
             injections,
             precision,
+            evidence,
         )
 
 
@@ -220,13 +229,19 @@ def run_job(job: ProfileJob) -> int:
     writer = None
     with sigterm_as_interrupt():
         try:
-            with (
-                resolve_legs(job.entry, job.tee_on, job.tee_off, named=job.named, key=job.model,
-                             port=job.port, log_dir=root / "engine", console=console) as resolved,
-                _with_controls(resolved, job.injections, root / "engine") as legs,
-            ):  # fmt: skip
+            with contextlib.ExitStack() as stack:
+                found = stack.enter_context(
+                    resolve_legs(job.entry, job.tee_on, job.tee_off, named=job.named, key=job.model,
+                                 port=job.port, log_dir=root / "engine", console=console)
+                )  # fmt: skip
+                resolved = with_evidence(found, job.evidence)
+                legs = stack.enter_context(_with_controls(resolved, job.injections, root / "engine"))
                 if is_aa(resolved):
                     console.print(f"[yellow]{AA_NOTE}[/]")
+                else:
+                    for leg in resolved:
+                        for line in contradictions(leg.name, leg.evidence):
+                            console.print(f"[yellow]warning: {line}[/]")
                 writer = create_profile(
                     job.out,
                     job.profile_id,

@@ -186,6 +186,7 @@ def execute(req: RunRequest) -> Path:
             else None,
         },
         "environment": fingerprint(leg.base_url),
+        "evidence": leg.evidence,
         "experiment": req.experiment,
     }
     writer = RunWriter(Path(req.out), manifest, run_id=req.run_id)

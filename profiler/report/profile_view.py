@@ -88,6 +88,28 @@ def _fixed(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def legs_table(prof: ProfileIndex) -> Table:
+    """Every leg: its endpoint and the TEE evidence its runs carry, with any contradiction."""
+    from profiler.analysis.evidence import conflicts
+
+    rows = []
+    for name, leg in prof.legs.items():
+        ev = leg.evidence
+        said = "; ".join(conflicts(name, ev)) if not prof.aa else ""
+        rows.append([
+            name + (" (baseline)" if name == prof.baseline else ""),
+            leg.base_url or "—",
+            ev.describe() if ev else "none (a remote leg: give --leg-evidence NAME=FILE)",
+            f"⚠ evidence {said}" if said else "no contradiction" if ev else "",
+        ])
+    return Table(
+        "Legs and their TEE evidence",
+        ["leg", "endpoint", "TEE evidence (validate)", "check"],
+        rows,
+        note="Evidence: `tee-llm-prof validate` on the leg's host (run here for a leg on this host).",
+    )
+
+
 def load_curve_of(
     path: Path, prof: ProfileIndex, compared: list[tuple[PointEntry, Comparison, Path]]
 ) -> list[Section]:
@@ -184,6 +206,7 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
     if any(p.runs for p in points):
         report.sections.append(Section("Runs", console=False).add(runs_table(prof, path)))
     setup = Section("Engine and workload")
+    setup.add(legs_table(prof))
     engines = {name: leg.engine for name, leg in prof.legs.items() if leg.engine}
     if aa and engines:
         setup.add(environment_table({"engine": next(iter(engines.values()))}, title="Engine (every leg)"))

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
+from profiler.results.evidence import LegEvidence
 from profiler.results.files import Rate, ResultFile, Strict
 from profiler.results.run import STATUS_RUNNING, Status
 
@@ -28,6 +29,7 @@ class LegEntry(Strict):
     base_url: str | None = None
     served_model: str | None = None
     engine: dict[str, Any] = Field(default_factory=dict)
+    evidence: LegEvidence | None = None  # the leg's TEE evidence, as its runs' manifests carry it
 
 
 class DesignEntry(Strict):

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from catalog.metrics import summary_keys
 from loadgen.health import SUMMARY_KEYS as HEALTH_KEYS
+from profiler.results.evidence import LegEvidence
 from profiler.results.files import Rate, ResultFile, Strict
 
 Status = Literal["running", "complete", "incomplete", "failed"]
@@ -77,6 +78,7 @@ class RunManifest(ResultFile):
     prompt_lengths: dict[str, float] | None = None
     loadgen: dict[str, Any] | None = None
     environment: dict[str, Any] = Field(default_factory=dict)
+    evidence: LegEvidence | None = None  # the leg's TEE evidence (validate here, or the user's file)
     client_health: dict[str, Any] | None = None
     wall_anchor: ClockAnchor | None = None
     t0_ns: int | None = None
