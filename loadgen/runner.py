@@ -74,12 +74,13 @@ class RunResult:
     frame: pd.DataFrame  # REQUEST_COLUMNS + extras, warm-up rows flagged warmup=True
     interrupted: bool  # sending stopped early (reason says why); the run is incomplete
     reason: str | None
-    sigint: bool  # the stop was Ctrl-C
+    sigint: bool  # the stop was a signal (Ctrl-C, or SIGTERM: see ``signal``)
     health: dict[str, Any]
     wall_anchor: dict[str, int]  # wall_ns (time.time_ns) and perf_ns (perf_counter_ns) taken together
     t0_ns: int
     offsets_ns: list[int]
     connect_ms: list[float]
+    signal: int | None = None  # the first signal that stopped the run (SIGINT or SIGTERM)
 
 
 def _shares(spec: RunSpec, offsets: list[int]) -> list[Share]:
@@ -132,21 +133,25 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 @contextlib.contextmanager
-def _sigint_sets(flag: threading.Event, sigint: threading.Event) -> Iterator[None]:
-    """While driving, Ctrl-C sets ``flag`` (stop sending, keep results) instead of raising."""
+def _sigint_sets(flag: threading.Event, sigint: threading.Event, caught: list[int]) -> Iterator[None]:
+    """While driving, Ctrl-C or SIGTERM sets ``flag`` (stop sending, keep results) instead of
+    raising; ``caught`` gets the first signal's number, so the caller can re-raise it after saving."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(*_: object) -> None:
+    def handler(signum: int, frame: object) -> None:
+        if not caught:
+            caught.append(signum)
         sigint.set()
         flag.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _run_single(spec: RunSpec, share: Share, progress: Progress | None, stop: threading.Event) -> ShareResult:
@@ -286,7 +291,8 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     )
     shares = _shares(spec, offsets)
     flag = threading.Event()  # stop sending (Ctrl-C or the caller's stop flag)
-    sigint = threading.Event()  # it was Ctrl-C: the caller re-raises KeyboardInterrupt after saving
+    sigint = threading.Event()  # it was a signal: the caller re-raises it after saving
+    caught: list[int] = []
     watcher_done = threading.Event()
 
     def watch() -> None:  # an external stop flag (service, orchestrator) → our flag
@@ -298,7 +304,7 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        with _sigint_sets(flag, sigint):
+        with _sigint_sets(flag, sigint, caught):
             if len(shares) == 1:
                 parts = [_run_single(spec, shares[0], progress, flag)]
             else:
@@ -329,6 +335,7 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
         t0_ns=min(part.t0_ns for part in parts),
         offsets_ns=offsets,
         connect_ms=[c for part in parts for c in part.connect_ms],
+        signal=caught[0] if caught else None,
     )
 
 

@@ -75,8 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # before a command could take over (e.g. while modules load)
+        _quiet_exit()
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_exit() -> None:
+    """The interruption is handled: more Ctrl-C or SIGTERM while exiting must not leave a traceback."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _main(raw: list[str]) -> int:
@@ -98,7 +107,8 @@ def _main(raw: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: partial results were saved and marked incomplete", file=sys.stderr)
+        _quiet_exit()
+        print("interrupted: what was measured is saved, marked incomplete", file=sys.stderr)
         return 130
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from loadgen.metrics import REQUEST_COLUMNS
 from profiler import __version__
+from profiler.errors import UserError
 from profiler.results.comparison import Comparison
 from profiler.results.files import SCHEMA_VERSION, CorruptFile, read_json_file, write_atomic, write_json
 from profiler.results.index import INDEX_FILES
@@ -190,6 +191,21 @@ class RunWriter:
     ) -> Path:
         if not self.path.exists():
             self.start()
+        try:
+            self._write(requests, summary, tables)
+        except OSError as exc:  # disk full, file too large, read-only: say so, keep what fit
+            why = f"cannot save the run: {exc.strerror or exc}"
+            status, reason = STATUS_INCOMPLETE, "; ".join(x for x in (why, reason) if x)
+            self._save_manifest(status, reason, manifest_updates)
+            raise UserError(f"{self.path}: {why} (what was written is kept, marked incomplete)") from None
+        return self._save_manifest(status, reason, manifest_updates)
+
+    def _write(
+        self,
+        requests: pd.DataFrame | None,
+        summary: Mapping[str, Any] | RunSummary | SuiteSummary | None,
+        tables: Mapping[str, pd.DataFrame] | None,
+    ) -> None:
         if requests is not None:
             missing = [c for c in REQUEST_COLUMNS if c not in requests.columns]
             if missing:
@@ -202,11 +218,19 @@ class RunWriter:
             model = summary_model(self.manifest.kind)
             parsed = summary if isinstance(summary, model) else model.model_validate(dict(summary))
             parsed.save(self.path / SUMMARY)
-        update = {**manifest_updates, "status": status, "finished": utc_now(), "pid": None}
+
+    def _save_manifest(self, status: str, reason: str | None, updates: Mapping[str, Any]) -> Path:
+        update = {**updates, "status": status, "finished": utc_now(), "pid": None}
         if reason:
             update["reason"] = reason
         self.manifest = RunManifest.model_validate({**self.manifest.model_dump(), **update})
-        self.manifest.save(self.path / MANIFEST)
+        try:
+            self.manifest.save(self.path / MANIFEST)
+        except OSError as exc:
+            raise UserError(
+                f"{self.path}: cannot save the manifest ({exc.strerror or exc}); the run's files "
+                "may be incomplete"
+            ) from None
         return self.path
 
 

@@ -26,12 +26,13 @@ from pathlib import Path
 from rich.console import Console
 
 from profiler.config import WorkloadSpec
+from profiler.errors import UserError
 from profiler.experiment.designs import DESIGNS
 from profiler.experiment.index import IndexWriter
 from profiler.experiment.legs import Leg
-from profiler.experiment.signals import interruption_reason
+from profiler.experiment.signals import interruption_reason, shielded
 from profiler.results.index import ExperimentIndex
-from profiler.results.run import STATUS_COMPLETE, STATUS_INCOMPLETE, ExperimentRef
+from profiler.results.run import STATUS_COMPLETE, STATUS_FAILED, STATUS_INCOMPLETE, ExperimentRef
 from profiler.store import read_run
 
 
@@ -115,6 +116,7 @@ class Experiment:
                         for task, run_dir in zip(tasks, self._together(tasks), strict=True):
                             self.writer.add_run(point.name, task.leg.name, run_dir)
                             runs[task.leg.name].append(run_dir)
+                            _fail_fast(task, run_dir)
                     else:
                         for task in tasks:
                             done += 1
@@ -127,6 +129,7 @@ class Experiment:
                             self.writer.add_run(point.name, task.leg.name, run_dir)
                             runs[task.leg.name].append(run_dir)
                             self._said_run(run_dir, time.monotonic() - t0)
+                            _fail_fast(task, run_dir)
                     if self.rules.enough is not None and self.rules.enough(point, block, runs):
                         total -= (self.blocks - block - 1) * len(active)
                         break
@@ -140,8 +143,9 @@ class Experiment:
                 if all(leg.name in self.stopped for leg in self.legs):
                     break
         except BaseException as exc:
-            self.writer.adopt_orphans()
-            self.writer.finish(STATUS_INCOMPLETE, interruption_reason(exc))
+            with shielded():
+                self.writer.adopt_orphans()
+                self.writer.finish(STATUS_INCOMPLETE, interruption_reason(exc))
             raise
         self.writer.finish(STATUS_COMPLETE)
         return self.writer.index
@@ -208,3 +212,14 @@ class Experiment:
             if not run.complete:
                 line += f" — {run.manifest.status}: {run.manifest.reason}"
         self._say(line)
+
+
+def _fail_fast(task: RunTask, run_dir: Path) -> None:
+    """A run in which not one request worked ends the experiment: the next would fail alike."""
+    manifest = read_run(run_dir).manifest
+    if manifest.status == STATUS_FAILED:
+        raise UserError(
+            f"leg {task.leg.name}: run {run_dir.name} failed ({manifest.reason}); stopping here, "
+            f"the runs so far are kept"
+        )
+

@@ -11,6 +11,7 @@ telemetry tables. Whatever stops the run early, what was measured is written wit
 from __future__ import annotations
 
 import math
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from loadgen.health import summary_keys
 from loadgen.metrics import measured, summarize
@@ -30,8 +32,9 @@ from profiler.config import WorkloadSpec
 from profiler.env import fingerprint
 from profiler.errors import UserError
 from profiler.experiment.legs import Leg
+from profiler.experiment.signals import interrupt_of, interruption_reason, shielded
 from profiler.results.run import ExperimentRef
-from profiler.store import STATUS_COMPLETE, STATUS_INCOMPLETE, RunWriter
+from profiler.store import STATUS_COMPLETE, STATUS_FAILED, STATUS_INCOMPLETE, RunWriter
 from profiler.telemetry import TelemetrySession
 
 #: Warm-up prompts come from another seed, so the server cannot prefix-cache measured prompts.
@@ -199,22 +202,30 @@ def execute(req: RunRequest) -> Path:
         with tele, _progress_bar(client.progress, f"{leg.name} rate={req.request_rate:g}") as bar:
             result = run(spec, progress=bar, stop=req.stop)
     except ConnectionError as exc:
-        writer.finish(
-            status=STATUS_INCOMPLETE,
-            reason=f"cannot reach endpoint: {exc}",
-            tables=tele.tables(),
-            telemetry=tele.summary(),
-        )
+        with shielded():
+            writer.finish(
+                status=STATUS_INCOMPLETE,
+                reason=f"cannot reach endpoint: {exc}",
+                tables=tele.tables(),
+                telemetry=tele.summary(),
+            )
         raise UserError(f"cannot reach {leg.base_url}: {exc}; is the server up?") from None
-    except KeyboardInterrupt:
-        writer.finish(
-            status=STATUS_INCOMPLETE,
-            reason="interrupted before any request was sent",
-            tables=tele.tables(),
-            telemetry=tele.summary(),
-        )
+    except KeyboardInterrupt as exc:
+        with shielded():
+            writer.finish(
+                status=STATUS_INCOMPLETE,
+                reason=f"{interruption_reason(exc).split(';')[0]} before any request was sent",
+                tables=tele.tables(),
+                telemetry=tele.summary(),
+            )
         raise
-    return _save(writer, result, workload, tele, counter)
+    with shielded():  # a second Ctrl-C must not break the save of what the first one stopped
+        path = _save(writer, result, workload, tele, counter)
+    if result.sigint:
+        n = int((~result.frame["warmup"]).sum()) if "warmup" in result.frame else len(result.frame)
+        print(f"interrupted: saved {n} requests to {path} (status incomplete)", file=sys.stderr)
+        raise interrupt_of(result.signal)
+    return path
 
 
 def _save(
@@ -231,14 +242,14 @@ def _save(
     summary: dict[str, Any] = dict(summarize(requests, slos=slos))
     summary.update(summary_keys(result.health))
     summary["tokenizer_mode"] = counter.mode
-    status = STATUS_INCOMPLETE if result.interrupted else STATUS_COMPLETE
+    status, reason = _status(result, requests)
     connect = np.asarray(result.connect_ms, dtype=float)
     path = writer.finish(
         requests=requests,
         summary=summary,
         tables={"warmup": warm, **tele.tables()},
         status=status,
-        reason=result.reason,
+        reason=reason,
         client_health=result.health,
         wall_anchor=result.wall_anchor,
         telemetry=tele.summary(),
@@ -249,7 +260,24 @@ def _save(
             "max_connect_ms": float(connect.max()) if connect.size else None,
         },
     )
-    if result.sigint:
-        print(f"interrupted: saved {len(requests)} requests to {path} (status incomplete)", file=sys.stderr)
-        raise KeyboardInterrupt
     return path
+
+
+def _status(result: RunResult, requests: pd.DataFrame) -> tuple[str, str | None]:
+    """complete; incomplete + reason (stopped early); failed + reason (not one request worked)."""
+    ok = requests["ok"].astype(bool)
+    if not ok.any() and not result.sigint:
+        errors = requests.loc[~ok, "error"].fillna("no error recorded")
+        if errors.empty:
+            why = "nothing could be sent"
+        else:
+            top = errors.value_counts()
+            why = f"every request failed ({len(requests)} of {len(requests)}; most often: {top.index[0]})"
+        return STATUS_FAILED, "; ".join(x for x in (why, result.reason) if x)
+    if result.interrupted:
+        reason = result.reason
+        if result.signal is not None and reason:  # which signal: Ctrl-C or SIGTERM
+            label = "SIGTERM" if result.signal == signal.SIGTERM else "Ctrl-C"
+            reason = reason.replace("interrupted", f"interrupted ({label})", 1)
+        return STATUS_INCOMPLETE, reason
+    return STATUS_COMPLETE, None

@@ -3,14 +3,24 @@
 SIGTERM is what ``timeout``, systemd, Kubernetes and the service's cancel send. It becomes
 :class:`Terminated`, a KeyboardInterrupt, so the same save-then-stop path runs for both, while
 the reason recorded says which signal it was.
+
+The first signal starts an orderly save; :func:`shielded` keeps further signals from breaking it
+(an impatient second Ctrl-C 50 ms later must not throw away what was measured), and says that
+the save is in progress when they keep coming.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from types import FrameType
+
+from profiler.errors import UserError
+
+SAVING = "saving what was measured; it cannot be interrupted and takes a moment"
 
 
 class Terminated(KeyboardInterrupt):
@@ -35,10 +45,39 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """SIGINT and SIGTERM cannot interrupt the block (a save after an interruption has begun).
+    The first signal inside it is swallowed quietly, later ones print :data:`SAVING` once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen = [0]
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        seen[0] += 1
+        if seen[0] == 2:
+            print(SAVING, file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def interrupt_of(signum: int | None) -> KeyboardInterrupt:
+    """The exception a caught signal is re-raised as after saving."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 def interruption_reason(exc: BaseException) -> str:
     """What an experiment or run says when ``exc`` stopped it."""
     if isinstance(exc, Terminated):
         return "interrupted (SIGTERM); the runs listed were kept"
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (Ctrl-C); the runs listed were kept"
+    if isinstance(exc, UserError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
