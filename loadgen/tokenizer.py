@@ -68,6 +68,11 @@ def hf_counter(path: str, _: str | None = None) -> TokenCounter:
     return TokenCounter("hf", lambda text: len(hf(text)["input_ids"]), str(p))
 
 
+#: A /tokenize answer larger than this is not vLLM's (a token list of a long prompt is ~100 KiB).
+MAX_TOKENIZE_BYTES = 8 << 20
+PROBE_BYTES = 64 << 10
+
+
 @COUNTERS.register("endpoint")
 def endpoint_counter(base_url: str, model: str | None = None) -> TokenCounter:
     url = base_url.rstrip("/") + "/tokenize"
@@ -81,20 +86,27 @@ def endpoint_counter(base_url: str, model: str | None = None) -> TokenCounter:
         c = conn[0]
         c.request("POST", parts.path, body=body, headers={"Content-Type": "application/json"})
         resp = c.getresponse()
-        data = resp.read()
+        data = resp.read(MAX_TOKENIZE_BYTES + 1)
         if resp.status != 200:
             raise OSError(f"HTTP {resp.status}: {data[:120]!r}")
+        if len(data) > MAX_TOKENIZE_BYTES:
+            raise OSError(f"answer larger than {MAX_TOKENIZE_BYTES >> 20} MiB")
         out: dict[str, Any] = json.loads(data)
         return out
 
     def count(text: str) -> int:
         body = json.dumps({"model": model, "prompt": text}).encode()
         try:
-            out = post(body)
-        except (http.client.HTTPException, ConnectionError):
-            conn.clear()  # the server closed the idle connection: retry once on a new one
-            out = post(body)
-        return int(out["count"]) if "count" in out else len(out["tokens"])
+            try:
+                out = post(body)
+            except (http.client.HTTPException, ConnectionError):
+                conn.clear()  # the server closed the idle connection: retry once on a new one
+                out = post(body)
+            return int(out["count"]) if "count" in out else len(out["tokens"])
+        except (http.client.HTTPException, ValueError, KeyError, TypeError) as exc:
+            conn.clear()
+            why = f"{type(exc).__name__}: {exc}"
+            raise OSError(f"a /tokenize answer was cut off or malformed ({why})") from None
 
     return TokenCounter("endpoint", count, url)
 
@@ -106,8 +118,8 @@ def endpoint_tokenizes(base_url: str, model: str | None = None, timeout_s: float
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as r:
-            out = json.loads(r.read())
-    except (OSError, ValueError, urllib.error.HTTPError):
+            out = json.loads(r.read(PROBE_BYTES))
+    except (OSError, ValueError, http.client.HTTPException):  # cut off, malformed, refused, slow
         return False
     return isinstance(out, dict) and ("count" in out or "tokens" in out)
 

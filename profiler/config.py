@@ -39,6 +39,11 @@ def _known(registry: Registry[Any], name: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+#: The default warm-up never exceeds this many requests (a run at concurrency 1000 with 10
+#: measured requests must not send 1000 first).
+WARMUP_CEILING = 64
+
+
 class WorkloadSpec(Strict):
     """What one leg sends. Every leg of a block uses the same spec and seed."""
 
@@ -67,7 +72,9 @@ class WorkloadSpec(Strict):
     )
     burstiness: float = Field(1.0, gt=0, description="gamma shape: 1 = Poisson, < 1 burstier, inf = constant")
     ramp_up_s: float = Field(0.0, ge=0, description="seconds over which the rate ramps up")
-    warmup: int | None = Field(None, ge=0, description="warm-up requests per run (default: = concurrency)")
+    warmup: int | None = Field(
+        None, ge=0, description="warm-up requests per run (default: min(concurrency, num_requests, 64))"
+    )
     repeats: int = Field(8, ge=1, description="blocks per load point (every leg once per block)")
     seed: int = Field(0, description="workload seed (block i uses seed + i)")
     timeout_s: float = Field(600.0, gt=0, description="per-request timeout in seconds")
@@ -127,7 +134,11 @@ class WorkloadSpec(Strict):
 
     @property
     def effective_warmup(self) -> int:
-        return self.concurrency if self.warmup is None else self.warmup
+        """Warm-up requests: as given, else enough to open every connection once, capped at the
+        measured count and at :data:`WARMUP_CEILING` (1000 connections need not all warm up)."""
+        if self.warmup is not None:
+            return self.warmup
+        return min(self.concurrency, self.num_requests, WARMUP_CEILING)
 
 
 class EngineSpec(Strict):

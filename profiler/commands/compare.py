@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--bins must be ≥ 1")
     if not math.isfinite(args.ttft_overhead_limit):
         raise UserError("--ttft-overhead-limit must be a finite percentage")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a directory")
+    from profiler.experiment.preflight import check_writable
+
+    out = check_writable(Path(args.out))
     on, off = [args.on_run, *args.on], [args.off_run, *args.off]
     options = dict(paper_compat=args.paper_compat, aa=args.aa, n_boot=args.n_boot, seed=args.seed,
                    n_bins=args.bins)

@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     for p in paths:
         if not p.exists():
             raise UserError(f"{p} does not exist")
+    if args.out is not None:
+        from profiler.experiment.preflight import check_writable
+
+        check_writable(Path(args.out))
     if len(paths) == 1:
         written = report.render(paths[0], formats, console, out_dir=args.out, paper_compat=args.paper_compat)
     elif len(paths) == 2 and all(p.is_file() and p.suffix == ".json" for p in paths):

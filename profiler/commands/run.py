@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from profiler.flags import add_workload_flags
@@ -51,6 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         help="client processes (each its own event loop and core) for very high load",
     )
+    p.add_argument(
+        "--allow-model-mismatch",
+        action="store_true",
+        help="measure even when the endpoint's /v1/models does not list --served-model",
+    )
     p.add_argument("--metrics-url", default=None, help="vLLM /metrics URL to scrape during the run")
     p.add_argument("--ca-cert", default=None, help="https endpoints: CA bundle to verify the server with")
     p.add_argument(
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from profiler.config import WorkloadSpec
     from profiler.errors import UserError
     from profiler.experiment.legs import Leg
+    from profiler.experiment.preflight import check_legs, check_url, check_writable, tls_context
     from profiler.experiment.request import ClientOptions, RunRequest, execute
     from profiler.experiment.signals import sigterm_as_interrupt
     from profiler.flags import overrides, resolve_workload
@@ -79,9 +86,14 @@ def run(args: argparse.Namespace) -> int:
     workload = resolve_workload(WorkloadSpec(), overrides(args, RUN_FIELDS))
     if len(workload.request_rates) != 1:
         raise UserError("run sends at one rate: give one --request-rate (profile takes a list)")
+    check_url(args.endpoint)
+    check_writable(args.out)
     leg = Leg(
         args.label, args.endpoint, args.served_model, metrics_url=args.metrics_url, tokenizer=args.tokenizer
     )
+    tls = tls_context(args.ca_cert, not args.insecure) if args.endpoint.startswith("https") else None
+    for line in check_legs([leg], allow_mismatch=args.allow_model_mismatch, tls=tls):
+        print(f"warning: {line}", file=sys.stderr)
     client = ClientOptions(
         workers=args.workers, progress=not args.no_progress, tls_ca=args.ca_cert, tls_verify=not args.insecure
     )
@@ -99,4 +111,6 @@ def run(args: argparse.Namespace) -> int:
     run_dir = read_run(path)
     show(Console(), *run_summary_blocks(run_dir))
     print(f"run directory: {path}")
+    if not run_dir.complete:
+        print(f"run {run_dir.manifest.status}: {run_dir.manifest.reason}", file=sys.stderr)
     return 0 if run_dir.complete else 1

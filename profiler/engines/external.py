@@ -45,7 +45,9 @@ def probe(base_url: str, served_name: str | None, timeout_s: float = 10.0) -> En
     version = None
     with contextlib.suppress(OSError, ValueError, AttributeError):
         version = _get_json(base + "/version", timeout_s).get("version")
-    info = {"name": "external", "base_url": base, "version": version, "served_models": served}
+    # what the endpoint lists, and the name it was meant to serve: the pre-flight check compares them
+    info = {"name": "external", "base_url": base, "version": version, "served_models": served,
+            "expected_model": served_name}
     return Endpoint(base_url=base, served_model=model, engine=info, metrics_url=base + "/metrics")
 
 

@@ -50,6 +50,9 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
                       help="the leg's TEE evidence: `tee-llm-prof validate --json` run on its host (a leg "
                       "on this host gets this host's at once); the report warns when it contradicts "
                       "the leg's name (a leg 'cc' with CC off, a baseline that is a TDX guest)")
+    legs.add_argument("--allow-model-mismatch", action="store_true",
+                      help="measure even when a leg's /v1/models does not list the model, or the legs "
+                      "serve different models (the report then compares unlike things)")
     legs.add_argument("--legs-at-once", action="store_true",
                       help="run every block's legs at the same time (legs on different servers only)")
     legs.add_argument("--inject", action="append", default=[], metavar="NAME=LEG:COST",

@@ -30,6 +30,7 @@ from profiler.experiment.legs import (
     resolve_legs,
 )
 from profiler.experiment.precision import HEADLINE_METRICS, TargetPrecision
+from profiler.experiment.preflight import check_legs, check_writable
 from profiler.experiment.profile import (
     compare_points,
     create_profile,
@@ -129,6 +130,7 @@ class ProfileJob:
     injections: tuple[Injection, ...] = ()
     precision: Precision | None = None
     evidence: dict[str, LegEvidence] = field(default_factory=dict)
+    allow_mismatch: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ProfileJob:
@@ -140,9 +142,7 @@ class ProfileJob:
             if args.profile_id
             else new_run_id("profile", args.model)
         )
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise UserError(f"--out {out} is a file, not a directory")
+        out = check_writable(Path(args.out))
         if (out / profile_id / ProfileIndex.FILE).exists():
             raise UserError(
                 f"{out / profile_id} already holds a profile; choose another --profile-id or --out"
@@ -198,6 +198,7 @@ class ProfileJob:
             injections,
             precision,
             evidence,
+            bool(getattr(args, "allow_model_mismatch", False)),
         )
 
 
@@ -234,6 +235,8 @@ def run_job(job: ProfileJob) -> int:
                     resolve_legs(job.entry, job.tee_on, job.tee_off, named=job.named, key=job.model,
                                  port=job.port, log_dir=root / "engine", console=console)
                 )  # fmt: skip
+                for line in check_legs(found, allow_mismatch=job.allow_mismatch):
+                    console.print(f"[yellow]warning: {line}[/]")
                 resolved = with_evidence(found, job.evidence)
                 legs = stack.enter_context(_with_controls(resolved, job.injections, root / "engine"))
                 if is_aa(resolved):
