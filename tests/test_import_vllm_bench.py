@@ -181,15 +181,29 @@ def test_gzip_and_append_result_files_give_one_run_per_result(tmp_path: Path) ->
         (b"not json at all", "not a vLLM benchmark JSON"),
         (json.dumps({"duration": 1.0, "completed": 3}).encode(), "--save-detailed"),
         (json.dumps({**_current_result(), "itls": [[0.1]]}).encode(), "itls has 1 entries"),
+        (json.dumps(_current_result()).replace('"completed": 3', '"completed": ' + "9" * 5001).encode(),
+         "4300 digits"),
+        (json.dumps({**_current_result(), "input_lens": [10, "x", 30, 40]}).encode(),
+         "input_lens holds a value that is not a number"),
+        (json.dumps(_current_result()).replace("0.015]", "1e309]").encode(), "ttfts holds a value"),
+        (json.dumps({**_current_result(), "completed": 1e29}).encode(), "completed = 1e"),
+        (json.dumps({**_current_result(), "mean_ttft_ms": 1e309}).replace("Infinity", "1e309").encode(),
+         "mean_ttft_ms = inf is not a finite number"),
+        (gzip.compress(json.dumps(_current_result()).encode())[:40], "truncated gzip"),
     ],
 )
 def test_bad_files_are_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(content)
-    with pytest.raises(UserError, match=message.replace("-", r"\-")):
+    with pytest.raises(UserError, match=message.replace("-", r"\-")) as err:
         import_file("vllm-bench", path, tmp_path / "runs", label="on")
+    assert "\n" not in str(err.value) and not (tmp_path / "runs").exists()  # nothing half-written
     with pytest.raises(UserError, match="no such file"):
         import_file("vllm-bench", tmp_path / "absent.json", tmp_path / "runs", label="on")
+    with pytest.raises(UserError, match="not a regular file"):
+        import_file("vllm-bench", Path("/dev/null"), tmp_path / "runs", label="on")
+    with pytest.raises(UserError, match="is a directory"):
+        import_file("vllm-bench", tmp_path, tmp_path / "runs", label="on")
 
 
 def test_import_command_writes_and_lists_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from catalog.metrics import METRICS
 from loadgen.metrics import NS_PER_S, summarize
@@ -79,6 +80,10 @@ def read_results(path: Path) -> list[dict[str, Any]]:
             raise UserError(
                 f"{path}: not a vLLM benchmark JSON file ({exc.msg} at line {exc.lineno})"
             ) from None
+        except ValueError as exc:  # an integer of thousands of digits
+            raise UserError(f"{path}: not a vLLM benchmark JSON file ({exc})".split(";")[0]) from None
+    except ValueError as exc:
+        raise UserError(f"{path}: not a vLLM benchmark JSON file ({exc})".split(";")[0]) from None
     if not objs or not all(isinstance(o, dict) for o in objs):
         raise UserError(f"{path}: expected a JSON object from vLLM's --save-result")
     return objs
@@ -102,8 +107,10 @@ def to_frame(result: dict[str, Any], source: str) -> tuple[pd.DataFrame, list[st
     ttft_s = _numbers(result, "ttfts", source)
     try:
         itl_s = [np.asarray(x or [], dtype=float) for x in result["itls"]]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"{source}: itls holds a value that is not a list of numbers") from None
+    if not all(np.isfinite(x).all() for x in itl_s):
+        raise UserError(f"{source}: itls holds a value that is not finite")
     decode_s = np.array([x.sum() for x in itl_s])
     out_len = _numbers(result, "output_lens", source)
     in_len = _numbers(result, "input_lens", source)
@@ -181,9 +188,12 @@ def _numbers(result: dict[str, Any], key: str, source: str) -> np.ndarray:
     if not isinstance(values, list) or any(isinstance(v, (bool, str)) for v in values):
         raise UserError(f"{source}: {key} holds a value that is not a number")
     try:
-        return np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
+        out = np.asarray(values, dtype=float)
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"{source}: {key} holds a value that is not a number") from None
+    if not np.isfinite(out).all():
+        raise UserError(f"{source}: {key} holds a value that is not finite (1e309 reads as infinity)")
+    return out
 
 
 def _nullable(values: np.ndarray, mask: np.ndarray) -> pd.Series:
@@ -191,7 +201,7 @@ def _nullable(values: np.ndarray, mask: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype="Int64").where(mask)
 
 
-def _summary(result: dict[str, Any], frame: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
+def _summary(result: dict[str, Any], frame: pd.DataFrame, source: str) -> tuple[dict[str, Any], list[str]]:
     """summary.json: the file's own values for every key it shares with ours (vLLM's names),
     the rest recomputed from the requests. Everything the file held stays in the manifest's
     ``source_summary``."""
@@ -203,9 +213,18 @@ def _summary(result: dict[str, Any], frame: pd.DataFrame) -> tuple[dict[str, Any
         recomputed.pop(key, None)  # no scheduled times: client lag is unknown, not zero
     known = set(recomputed) | set(RunSummary.model_fields)
     summary = {k: v for k, v in original.items() if k in known and _is_number(v)}
+    for key, value in summary.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{source}: {key} = {value} is not a finite number")
     added = [k for k in recomputed if k not in summary]
     for key in added:
         summary[key] = recomputed[key]
+    try:
+        RunSummary.model_validate(summary)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise UserError(f"{source}: {where} = {err.get('input')!r}: {err['msg']}") from None
     return summary, added
 
 
@@ -270,7 +289,7 @@ def import_vllm_bench(
         source = _source(path, index, len(results))
         file_rate, concurrency = load_point(result, source)
         frame, missing, notes = to_frame(result, source)
-        summary, added = _summary(result, frame)
+        summary, added = _summary(result, frame, source)
         point_rate = file_rate if file_rate is not None else rate
         if file_rate is None and rate is not None:
             notes.append(f"request rate {rate:g} req/s from --rate: the file does not record it")
