@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from profiler.errors import UserError
 from profiler.service import ServiceConfig, create_app
 from profiler.service.app import SERVICE
-from profiler.service.auth import COOKIE
+from profiler.service.auth import COOKIE, SESSION_TTL_S, Auth
 from profiler.service.openapi import spec
 
 TOKEN = "test-token-0123456789abcdef"
@@ -193,6 +193,62 @@ def test_files_never_leave_the_run_directory(tmp_path: Path) -> None:
     _serve(tmp_path, body)
 
 
+def test_sessions_expire() -> None:
+    now = [1000.0]
+    auth = Auth(TOKEN, ttl_s=60, clock=lambda: now[0])
+    sid = auth.new_session()
+    assert auth.session_ok(sid) and not auth.session_ok("forged") and not auth.session_ok(TOKEN)
+    now[0] += 59
+    assert auth.session_ok(sid)
+    now[0] += 2
+    assert not auth.session_ok(sid)
+
+
+def test_symlinked_directories_are_not_followed_out_of_the_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    outside = tmp_path / "outside"
+    (outside / "runs" / "r-x").mkdir(parents=True)
+    (outside / "profile.json").write_text(json.dumps({"status": "complete"}))
+    (outside / "runs" / "r-x" / "manifest.json").write_text(json.dumps({"run_id": "r-x"}))
+    (outside / "passwd").write_text("root:x:0:0")
+    (outside / "runs" / "r-x" / "passwd").write_text("root:x:0:0")
+    prof = data / "profiles" / "p-1"
+    (prof / "runs").mkdir(parents=True)
+    (prof / "profile.json").write_text(json.dumps({"status": "complete", "load_points": []}))
+    (prof / "runs" / "r-link").symlink_to(outside / "runs" / "r-x")  # a run dir pointing out
+    (data / "profiles" / "p-link").symlink_to(outside)  # a profile dir pointing out
+
+    async def body(client: TestClient[Any, Any]) -> None:
+        for url in ["/api/runs/r-link/files/passwd", "/api/runs/p-link/files/passwd",
+                    "/api/runs/r-link", "/api/runs/p-link", "/api/runs/p-link/files/profile.json"]:
+            r = await client.get(url, headers=AUTH)
+            assert r.status == 404, url
+            assert b"root:x" not in await r.read()
+
+    _serve(tmp_path, body)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "null", "42", "{broken", ""])
+def test_corrupt_files_are_4xx_with_the_reason(tmp_path: Path, content: str) -> None:
+    data = tmp_path / "data"
+    prof = data / "profiles" / "p-1"
+    run = prof / "runs" / "r-on-1"
+    run.mkdir(parents=True)
+    (prof / "profile.json").write_text(content)
+    (run / "manifest.json").write_text(content)
+
+    async def body(client: TestClient[Any, Any]) -> None:
+        for url in ["/api/runs/p-1", "/api/runs/r-on-1", "/api/runs/p-1/report?force=1",
+                    "/api/runs/r-on-1/report?force=1", "/api/profiles", "/"]:
+            r = await client.get(url, headers=AUTH)
+            assert r.status < 500, (url, r.status, await r.text())
+        for url in ["/api/runs/p-1", "/api/runs/r-on-1"]:
+            r = await client.get(url, headers=AUTH)
+            assert r.status == 422 and "json" in (await r.json())["error"], url
+
+    _serve(tmp_path, body)
+
+
 def test_dashboard_shows_nothing_without_the_token(tmp_path: Path) -> None:
     async def body(client: TestClient[Any, Any]) -> None:
         _, data = await _submit(client, {"model": "gt"})
@@ -216,11 +272,19 @@ def test_dashboard_shows_nothing_without_the_token(tmp_path: Path) -> None:
         r = await client.post("/api/profiles", json={"model": "gt"}, cookies=jar)
         assert r.status == 401
         assert (await client.delete(f"/api/profiles/{job_id}", cookies=jar)).status == 401
-        # the login form sets the same cookie
+        # the login form opens a session of its own
         r = await client.post("/login", data={"token": TOKEN}, allow_redirects=False)
-        assert r.status == 303 and r.cookies[COOKIE].value == cookie.value
+        assert r.status == 303 and r.cookies[COOKIE].value != cookie.value
+        assert r.cookies[COOKIE]["max-age"] == str(SESSION_TTL_S)
+        second = {COOKIE: r.cookies[COOKIE].value}
         r = await client.post("/login", data={"token": "nope"}, allow_redirects=False)
         assert r.status == 401
+        # sign-out revokes that session on the server: replaying the old cookie opens nothing
+        r = await client.get("/logout", cookies=jar, allow_redirects=False)
+        assert r.status == 303
+        assert (await client.get("/", cookies=jar)).status == 401
+        assert (await client.get("/api/profiles", cookies=jar)).status == 401
+        assert (await client.get("/api/profiles", cookies=second)).status == 200  # others live on
 
     _serve(tmp_path, body)
 

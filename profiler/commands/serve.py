@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     models = models_path(args.models).resolve()
     known = load_models(models)  # fail now, not at the first submission
     data: Path = args.data.resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    from profiler.experiment.preflight import check_writable
+
+    check_writable(data, "--data")
     token_file = (args.token_file or data / "token").resolve()
     token, created = load_or_create_token(token_file)
 
@@ -77,9 +79,13 @@ def run(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host):
         print(f"warning: listening on {args.host}: reachable from other hosts; "
               "put TLS in front of it", flush=True)  # fmt: skip
-    print(f"serving on http://{_url_host(args.host)}:{args.port}/ (Ctrl-C stops)", flush=True)
+    serving = f"serving on http://{_url_host(args.host)}:{args.port}/ (Ctrl-C stops)"
+
+    def bound(_: str) -> None:  # aiohttp calls this once the socket is bound and listening
+        print(serving, flush=True)
+
     try:
-        web.run_app(app, host=args.host, port=args.port, print=None, handle_signals=True,
+        web.run_app(app, host=args.host, port=args.port, print=bound, handle_signals=True,
                     shutdown_timeout=5)  # fmt: skip
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None

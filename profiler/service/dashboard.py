@@ -120,6 +120,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
+    svc: Service = request.app[SERVICE]
+    svc.auth.revoke(request.cookies.get(COOKIE))  # the old cookie no longer opens anything
     resp = web.HTTPSeeOther("/")
     resp.del_cookie(COOKIE, path="/")
     raise resp

@@ -16,7 +16,7 @@ from profiler.results.comparison import Comparison
 from profiler.results.files import ResultFile
 from profiler.results.index import ProfileIndex
 from profiler.results.run import RunManifest
-from profiler.store import COMPARISON, PROFILE, CorruptFile, is_run_dir, read_run
+from profiler.store import COMPARISON, PROFILE, CorruptFile, is_run_dir, process_alive, read_run
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]{0,199}$")
 
@@ -56,15 +56,21 @@ def run_progress(profile_dir: Path) -> dict[str, Any]:
         for run in sorted(p for p in runs_dir.iterdir() if is_run_dir(p)):
             started += 1
             manifest = _load(RunManifest, run / RunManifest.FILE)
-            if manifest is not None and manifest.status == "running":
+            if manifest is not None and _live(manifest.status, manifest.pid, manifest.host):
                 current = run.name
             else:
                 done += 1
     out: dict[str, Any] = {"runs_started": started, "runs_finished": done, "current_run": current}
     profile = _load(ProfileIndex, profile_dir / PROFILE)
-    if profile is not None:
-        out["profile_status"] = profile.status
+    if profile is not None:  # a profile whose process died (service killed) is incomplete, not running
+        live = _live(profile.status, profile.pid, profile.host)
+        out["profile_status"] = "incomplete" if profile.status == "running" and not live else profile.status
     return out
+
+
+def _live(status: str, pid: int | None, host: str | None) -> bool:
+    """``running`` and its writer may still be alive (a dead pid on this host: not running)."""
+    return status == "running" and process_alive(pid, host) is not False
 
 
 def expected_runs(n_rates: int, repeats: int, legs: int = 2) -> int:
@@ -97,8 +103,15 @@ class ResultStore:
     def profile_dir(self, profile_id: str) -> Path | None:
         if not ID_RE.match(profile_id):
             return None
-        path = self.root / profile_id
-        return path if path.is_dir() else None
+        return self._contained(self.root / profile_id)
+
+    def _contained(self, path: Path) -> Path | None:
+        """``path`` when it is a directory that really lies in the data dir: a symlink (the
+        directory itself or any parent) pointing out of it is refused, not followed."""
+        if not path.is_dir():
+            return None
+        real = path.resolve()
+        return path if real.is_relative_to(self.root.resolve()) else None
 
     def profile(self, profile_id: str) -> ProfileIndex | None:
         path = self.profile_dir(profile_id)
@@ -179,7 +192,7 @@ class ResultStore:
             return None
         for profile in self.root.iterdir():
             candidate = profile / "runs" / any_id
-            if is_run_dir(candidate):
+            if is_run_dir(candidate) and self._contained(candidate) is not None:
                 return candidate
         return None
 

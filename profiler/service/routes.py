@@ -223,8 +223,10 @@ async def get_run(request: web.Request) -> web.Response:
     meta_name = PROFILE if (path / PROFILE).is_file() else MANIFEST
     try:
         meta = read_json(path / meta_name)
-    except (OSError, ValueError):
-        meta = None
+    except (OSError, ValueError, UserError) as exc:  # CorruptFile: says which file and why
+        return json_error(422, str(exc) if isinstance(exc, UserError) else f"{meta_name}: {exc}")
+    if not isinstance(meta, dict):
+        return json_error(422, f"{path.name}/{meta_name}: not a JSON object (a corrupt file)")
     files = await asyncio.to_thread(list_files, path)
     return _json({"id": path.name, "kind": "profile" if meta_name == PROFILE else "run",
                   "meta": meta, "progress": run_progress(path) if meta_name == PROFILE else None,

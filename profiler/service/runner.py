@@ -110,6 +110,8 @@ class JobRunner:
     async def _loop(self) -> None:
         for orphan in self._orphans:
             await self._reap_orphan(orphan)
+            # its progress as the files now say (the runs it saved), not the dead process's last
+            self._update_progress(orphan.id, dict(orphan.progress or {}))
         while not self._stopping:
             try:
                 job = None if self.paused else self.store.claim_next()

@@ -257,6 +257,9 @@ def test_restart_after_a_crash_keeps_state(tmp_path: Path) -> None:
                 pids.append((profile_pid(data, second["id"]), second["id"]))
                 status, job = svc.call("GET", f"/api/profiles/{first['id']}")
                 assert job["result"]["status"] == "incomplete"
+                # its progress was refreshed from the files: nothing reads as still running
+                assert job["progress"]["profile_status"] == "incomplete", job["progress"]
+                assert job["progress"]["current_run"] is None
                 _, body = svc.call("GET", "/api/profiles")
                 assert {p["id"] for p in body["profiles"]} == {first["id"], second["id"]}
                 # profiles never overlapped: the second started after the first ended
@@ -307,3 +310,32 @@ def test_graceful_stop_interrupts_the_profile_and_keeps_its_runs(tmp_path: Path)
             assert "service was stopped" in job["reason"]  # by itself, not found at restart
             assert job["result"]["status"] == "incomplete"
             assert [r["status"] for r in job["result"]["runs"]] == ["incomplete"]
+
+
+def test_serve_on_a_busy_port_says_so_and_never_claims_to_serve(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.servers import ROOT
+
+    models = models_yaml(tmp_path / "models.yaml", "http://127.0.0.1:9", "http://127.0.0.1:9")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = subprocess.run(
+            [sys.executable, "-m", "profiler.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--data", str(tmp_path / "data"), "--models", str(models)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )
+    assert res.returncode == 2 and "serving on" not in res.stdout, res.stdout
+    assert res.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in res.stderr
+    ro = subprocess.run(  # a data dir that cannot be written (sysfs refuses even root)
+        [sys.executable, "-m", "profiler.cli", "serve", "--data", "/sys/tee-llm-prof-data", "--models",
+         str(models)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert ro.returncode == 2 and "--data" in ro.stderr and "not writable" in ro.stderr
+    assert ro.stderr.strip().count("\n") == 0 and "serving on" not in ro.stdout
+
