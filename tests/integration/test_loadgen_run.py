@@ -191,7 +191,7 @@ def test_server_death_mid_run(tmp_path: Path) -> None:
 
 def test_cli_run_and_ctrl_c(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "5", "--itl-ms", "2") as url:
-        cli = [sys.executable, "-m", "profiler.cli", "run", "--endpoint", url, "--served-model", "m",
+        cli = [sys.executable, "-m", "profiler.cli", "run", "--endpoint", url, "--served-model", "gt-model",
                "--input-len", "8", "--output-len", "4", "--concurrency", "4", "--no-progress"]
         done = subprocess.run([*cli, "--num-requests", "12", "--out", str(tmp_path / "ok")],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -212,7 +212,7 @@ def test_cli_run_and_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     (int_dir,) = (tmp_path / "int").iterdir()
     run = read_run(int_dir)
-    assert run.manifest.status == "incomplete" and run.manifest.reason == "interrupted"
+    assert run.manifest.status == "incomplete" and run.manifest.reason == "interrupted (Ctrl-C)"
     assert 0 < len(run.requests) < 5000
     assert json.loads((int_dir / "summary.json").read_text())["completed"] > 0
     assert math.isfinite(run.llm.get("mean_ttft_ms"))

@@ -59,6 +59,7 @@ class Options:
     fault_every: int = 1
     default_tokens: int = 16
     model: str = "gt-model"
+    tokenize_fault: str = "none"  # "cut": /tokenize answers half a body, then closes
 
 
 @dataclass
@@ -201,7 +202,15 @@ class GroundTruth:
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text="")
 
-    async def tokenize(self, request: web.Request) -> web.Response:
+    async def tokenize(self, request: web.Request) -> web.StreamResponse:
+        if self.opts.tokenize_fault == "cut":  # promise 200 bytes, send 16, hang up
+            resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+            resp.content_length = 200
+            await resp.prepare(request)
+            await resp.write(b'{"tokens": [1, 2')
+            if request.transport is not None:
+                request.transport.close()
+            return resp
         body = await request.json()
         text = body.get("prompt") or self._prompt_text(body)
         tokens = list(range(self._tokens(text)))
@@ -253,6 +262,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Optio
     p.add_argument("--fault", choices=FAULTS, default="none")
     p.add_argument("--fault-every", type=int, default=1)
     p.add_argument("--model", default="gt-model")
+    p.add_argument("--tokenize-fault", choices=("none", "cut"), default="none")
     p.add_argument("--cpu", type=int, default=None, help="pin the server to this core")
     p.add_argument("--uvloop", action="store_true", help="serve on uvloop")
     p.add_argument("--keepalive-timeout", type=float, default=75.0,
@@ -263,7 +273,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Optio
     opts = Options(
         ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, max_running=args.max_running,
         itl_per_running_ms=args.itl_per_running_ms, prefill_ms_per_token=args.prefill_ms_per_token,
-        fault=args.fault, fault_every=args.fault_every, model=args.model,
+        fault=args.fault, fault_every=args.fault_every, model=args.model, tokenize_fault=args.tokenize_fault,
     )
     return args, opts
 
