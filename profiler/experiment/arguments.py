@@ -60,12 +60,14 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
                       "injected=off:per_event_us=800 or slow=off:first_byte_ms=5")
     prec = p.add_argument_group("precision (stop at a target CI instead of a fixed --repeats)")
     prec.add_argument("--target-ci", type=float, default=None, metavar="PCT",
-                      help="add blocks until the headline CIs are ±PCT points (two-stage rule, see docs)")
+                      help="add blocks until the headline CIs are ±PCT points "
+                      "(two-stage rule: docs/experiment.md)")
     prec.add_argument("--target-metrics", default=None, metavar="KEY[,KEY…]",
                       help="the metrics --target-ci applies to (default: mean_ttft_ms, mean_tpot_ms, "
                       "steady_output_throughput)")
     prec.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                      help="with --target-ci: stop a load point after this much measuring, whatever the CI")
+                      help="with --target-ci: seconds of measuring for the whole profile, split evenly over "
+                      "its load points; a point stops once its share is spent, whatever the CI")
     prec.add_argument(
         "--pilot-blocks",
         type=int,
