@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_exit()
         print("interrupted", file=sys.stderr)
         return 130
+    finally:  # the command is over: a signal now would only turn the exit into a kill
+        _quiet_exit()
 
 
 def _quiet_exit() -> None:

@@ -174,3 +174,35 @@ def test_ctrl_c_keeps_measured_runs_and_marks_the_profile_incomplete(tmp_path: P
     cut = [read_run(r) for r in runs if not read_run(r).complete]
     assert len(cut) == 1 and cut[0].manifest.status == "incomplete" and len(runs) >= 2
     assert "interrupted" in err
+
+
+def test_legs_at_once_two_directions_and_an_injected_leg(tmp_path: Path) -> None:
+    """Legs at once on two servers (threads saving one index), two legs compared both ways,
+    and a leg behind the proxy (not an A/A, though it reaches the same server)."""
+    with (
+        gt_server("--ttft-ms", "10", "--itl-ms", "3") as on,
+        gt_server("--ttft-ms", "10", "--itl-ms", "2") as off,
+    ):
+        models = _models(tmp_path, on, off, repeats=4)
+        res = _cli("--model", "gt", "--models", str(models), "--out", str(tmp_path), "--profile-id", "at",
+                   "--no-report", "--legs-at-once", "--chain", "on,off")
+        assert res.returncode == 0, res.stderr
+        prof = read_json(tmp_path / "at" / "profile.json")
+        point = prof["load_points"][0]
+        assert prof["status"] == "complete"
+        assert {k: len(v) for k, v in point["runs"].items()} == {"on": 4, "off": 4}
+        starts = {}
+        for leg in ("on", "off"):
+            for rel in point["runs"][leg]:
+                m = read_run(tmp_path / "at" / rel).manifest
+                assert m.experiment is not None
+                wall = m.wall_anchor.wall_ns if m.wall_anchor else 0
+                starts.setdefault(m.experiment.block, []).append(wall)
+        assert all(abs(a - b) < 1e9 for a, b in starts.values())  # each block's legs ran together
+        assert set(point["comparisons"]) == {"on-vs-off", "off-vs-on"}
+        assert len(set(point["comparisons"].values())) == 2  # one directory each, none overwritten
+        res = _cli("--model", "gt", "--models", str(models), "--out", str(tmp_path), "--profile-id", "inj",
+                   "--no-report", "--repeats", "1", "--leg", f"off={off}",
+                   "--inject", "slow=off:per_event_us=200")
+    assert res.returncode == 0, res.stderr
+    assert "A/A calibration" not in res.stderr and read_json(tmp_path / "inj" / "profile.json")["aa"] is False

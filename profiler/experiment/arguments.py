@@ -13,7 +13,8 @@ from profiler.flags import add_workload_flags
 
 #: The workload flags a profile offers (the service passes the same ones).
 PROFILE_FIELDS = (
-    "dataset", "api", "input_len", "output_len", "range_ratio", "prefix_len", "num_requests", "concurrency",
+    "dataset", "api", "input_len", "output_len", "range_ratio", "prefix_len", "num_requests", "duration_s",
+    "concurrency",
     "request_rates", "schedule", "burstiness", "ramp_up_s", "warmup", "repeats", "seed", "timeout_s", "slos",
 )  # fmt: skip
 

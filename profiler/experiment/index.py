@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class IndexWriter:
     def __init__(self, root: Path, index: ExperimentIndex) -> None:
         self.root = Path(root)
         self.index = index
+        self._lock = threading.RLock()  # legs at once: several threads add their runs
 
     @classmethod
     def create(
@@ -85,14 +87,16 @@ class IndexWriter:
         return self.root / RUNS
 
     def save(self) -> None:
-        self.index.save(self.root / self.index.file_name)
+        with self._lock:
+            self.index.save(self.root / self.index.file_name)
 
     def add_run(self, point: str, leg: str, run_dir: Path) -> None:
         rel = str(Path(run_dir).relative_to(self.root))
-        runs = self.index.point(point).runs.setdefault(leg, [])
-        if rel not in runs:
-            runs.append(rel)
-            self.save()
+        with self._lock:
+            runs = self.index.point(point).runs.setdefault(leg, [])
+            if rel not in runs:
+                runs.append(rel)
+                self.save()
 
     def adopt_orphans(self) -> None:
         """List run directories this experiment's executors wrote but never reported (one cut

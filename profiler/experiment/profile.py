@@ -171,7 +171,7 @@ def compare_points(writer: IndexWriter, *, console: Console | None = None) -> li
             if not a or not b:
                 continue
             out = writer.root / COMPARE / point.name
-            if len(index.legs) > 2:
+            if len(pairs) > 1:  # k legs, or two legs compared both ways (--chain against the baseline)
                 out = out / pair_name(leg, ref)
             out.mkdir(parents=True, exist_ok=True)
             same = is_aa([_leg_of(index, leg), _leg_of(index, ref)])

@@ -239,7 +239,7 @@ def run_job(job: ProfileJob) -> int:
                     console.print(f"[yellow]warning: {line}[/]")
                 resolved = with_evidence(found, job.evidence)
                 legs = stack.enter_context(_with_controls(resolved, job.injections, root / "engine"))
-                if is_aa(resolved):
+                if len(legs) > 1 and is_aa(legs):  # as the index says it (an injected leg differs)
                     console.print(f"[yellow]{AA_NOTE}[/]")
                 else:
                     for leg in resolved:

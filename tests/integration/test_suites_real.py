@@ -234,7 +234,8 @@ def test_llm_suite_is_the_profile(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "5", "--itl-ms", "1") as url:
         r = cli("suite", "llm", "--model", "tiny-llama", "--tee-on", url, "--tee-off", url,
                 "--num-requests", "8", "--repeats", "1", "--input-len", "16", "--output-len", "8",
-                "--request-rates", "inf", "--no-report", "--out", str(tmp_path), timeout=180)
+                "--request-rates", "inf", "--no-report", "--allow-model-mismatch", "--out", str(tmp_path),
+                timeout=180)
     assert r.returncode == 0, r.stderr
     (profile,) = list(tmp_path.iterdir())
     data = read_json(profile / "profile.json")

@@ -87,3 +87,14 @@ def gt_server(*args: str, cpu: int | None = None) -> Iterator[str]:
 def gt_log(base: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(http_get(base + "/_gt/log", timeout_s=10))
     return data
+
+
+def gt_tpot_ms(base: str) -> float:
+    """What the server really did (a loaded host stretches a configured ITL a little): the
+    mean over its requests of each request's mean gap between streamed writes, in ms."""
+    per_request = []
+    for r in gt_log(base)["requests"]:
+        w = r["write_ns"]
+        if len(w) > 1:
+            per_request.append((w[-1] - w[0]) / (len(w) - 1) / 1e6)
+    return sum(per_request) / len(per_request)
