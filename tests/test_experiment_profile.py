@@ -191,7 +191,7 @@ def test_legs_at_once_two_directions_and_an_injected_leg(tmp_path: Path) -> None
         point = prof["load_points"][0]
         assert prof["status"] == "complete"
         assert {k: len(v) for k, v in point["runs"].items()} == {"on": 4, "off": 4}
-        starts = {}
+        starts: dict[int, list[int]] = {}
         for leg in ("on", "off"):
             for rel in point["runs"][leg]:
                 m = read_run(tmp_path / "at" / rel).manifest
