@@ -19,10 +19,12 @@ DEFAULT_TTFT_LIMIT = 10.0  # profiler.analysis.queueing.DEFAULT_LIMIT_PCT
 DESCRIPTION = """\
 Compare TEE-on runs against TEE-off runs. For TTFT, TPOT, ITL, E2EL (mean, p50, p90, p99), TPS,
 QPS and goodput (when the workload has SLOs) it prints on, off, the overhead in % (positive = the
-TEE costs) and a 95% CI; * marks an overhead whose CI excludes 0. One run per leg: bootstrap over
-requests, paired when both legs sent the same prompts in the same order. Several runs per leg
-(repetitions): the run is the unit, a Welch t-interval on per-run values. Writes
-DIR/comparison.json (see docs/analysis.md for the statistics).
+TEE costs) and a 95% CI; * marks an overhead whose CI excludes 0. Runs a profile made in blocks
+(one run of each leg side by side, same prompts): the block is the unit, the overhead is the
+geometric mean of the per-block ratios with a paired t-interval, and the power table says the
+smallest overhead these blocks can see. Several runs per leg without blocks: a Welch t-interval
+on per-run values. One run per leg: bootstrap over requests, paired when both legs sent the
+same prompts in the same order. Writes DIR/comparison.json (docs/analysis.md: the statistics).
 
 ON and OFF are run directories or folders of runs (every run under them is a repetition); add
 more with --on/--off.
