@@ -153,26 +153,17 @@ def _legs(root: Path, on: list[float], off: list[float], n: int = 300) -> None:
                 mm1_run(root / leg, leg, rate, mu, n, 0.05, seed=k, exact=True)
 
 
+def _compare(tmp_path: Path, out: Path) -> int:
+    return main(["compare", str(tmp_path / "on"), str(tmp_path / "off"), "--out", str(out), "--n-boot", "100",
+                 "--no-report"])
+
+
 def test_points_one_leg_lacks_are_listed_not_dropped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _legs(tmp_path, [2.0, 5.0, math.inf], [2.0, math.inf])
     out = tmp_path / "cmp"
-    assert (
-        main(
-            [
-                "compare",
-                str(tmp_path / "on"),
-                str(tmp_path / "off"),
-                "--out",
-                str(out),
-                "--n-boot",
-                "100",
-                "--no-report",
-            ]
-        )
-        == 0
-    )
+    assert _compare(tmp_path, out) == 0
     curve = LoadCurve.load(out)
     assert [p.name for p in curve.points] == ["rate=2", "rate=inf"]
     assert [(u.name, u.leg, len(u.runs)) for u in curve.unpaired] == [("rate=5", "on", 1)]
@@ -191,21 +182,7 @@ def test_no_common_load_point_is_an_error(tmp_path: Path, capsys: pytest.Capture
 def test_one_point_per_leg_compares_exactly_as_before(tmp_path: Path) -> None:
     _legs(tmp_path, [2.0], [2.0])
     out = tmp_path / "cmp"
-    assert (
-        main(
-            [
-                "compare",
-                str(tmp_path / "on"),
-                str(tmp_path / "off"),
-                "--out",
-                str(out),
-                "--n-boot",
-                "100",
-                "--no-report",
-            ]
-        )
-        == 0
-    )
+    assert _compare(tmp_path, out) == 0
     assert (out / "comparison.json").is_file() and not (out / "load_curve.json").exists()
     direct = tmp_path / "direct"
     from profiler.analysis.compare import compare_runs

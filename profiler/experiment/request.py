@@ -202,22 +202,10 @@ def execute(req: RunRequest) -> Path:
         with tele, _progress_bar(client.progress, f"{leg.name} rate={req.request_rate:g}") as bar:
             result = run(spec, progress=bar, stop=req.stop)
     except ConnectionError as exc:
-        with shielded():
-            writer.finish(
-                status=STATUS_INCOMPLETE,
-                reason=f"cannot reach endpoint: {exc}",
-                tables=tele.tables(),
-                telemetry=tele.summary(),
-            )
+        _stopped_early(writer, tele, f"cannot reach endpoint: {exc}")
         raise UserError(f"cannot reach {leg.base_url}: {exc}; is the server up?") from None
     except KeyboardInterrupt as exc:
-        with shielded():
-            writer.finish(
-                status=STATUS_INCOMPLETE,
-                reason=f"{interruption_reason(exc).split(';')[0]} before any request was sent",
-                tables=tele.tables(),
-                telemetry=tele.summary(),
-            )
+        _stopped_early(writer, tele, f"{interruption_reason(exc).split(';')[0]} before any request was sent")
         raise
     with shielded():  # a second Ctrl-C must not break the save of what the first one stopped
         path = _save(writer, result, workload, tele, counter)
@@ -226,6 +214,11 @@ def execute(req: RunRequest) -> Path:
         print(f"interrupted: saved {n} requests to {path} (status incomplete)", file=sys.stderr)
         raise interrupt_of(result.signal)
     return path
+
+
+def _stopped_early(writer: RunWriter, tele: TelemetrySession, reason: str) -> None:
+    with shielded():
+        writer.finish(status=STATUS_INCOMPLETE, reason=reason, tables=tele.tables(), telemetry=tele.summary())
 
 
 def _save(

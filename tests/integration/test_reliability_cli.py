@@ -78,29 +78,31 @@ def only_run(out: Path) -> Path:
 # ---------------------------------------------------------------- signals (items 2, 3, 4)
 
 
-def test_two_quick_ctrl_c_keep_what_was_measured(tmp_path: Path) -> None:
+def signalled_run(out: Path, *signals: signal.Signals) -> str:
+    """A long `run` against the ground-truth server, sent ``signals`` (50 ms apart) once 40
+    requests reached the server; returns its stderr."""
     with gt_server("--ttft-ms", "5", "--itl-ms", "5") as url:
-        proc = start("run", "--endpoint", url, "--served-model", "gt-model", "--out", str(tmp_path), *SMALL,
+        proc = start("run", "--endpoint", url, "--served-model", "gt-model", "--out", str(out), *SMALL,
                      "--num-requests", "4000")
         when(lambda: received(url) > 40)
-        os.killpg(proc.pid, signal.SIGINT)
-        time.sleep(0.05)  # an impatient user: the second press 50 ms after the first
-        os.killpg(proc.pid, signal.SIGINT)
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(0.05)  # an impatient user: the next press 50 ms after the first
+            os.killpg(proc.pid, sig)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    return err
+
+
+def test_two_quick_ctrl_c_keep_what_was_measured(tmp_path: Path) -> None:
+    signalled_run(tmp_path, signal.SIGINT, signal.SIGINT)
     run = read_run(only_run(tmp_path))
     assert run.manifest.status == "incomplete" and "before any request" not in str(run.manifest.reason)
     assert run.requests["ok"].sum() >= 30 and not list(only_run(tmp_path).glob(".*tmp"))
 
 
 def test_sigterm_on_run_saves_and_says_sigterm(tmp_path: Path) -> None:
-    with gt_server("--ttft-ms", "5", "--itl-ms", "5") as url:
-        proc = start("run", "--endpoint", url, "--served-model", "gt-model", "--out", str(tmp_path), *SMALL,
-                     "--num-requests", "4000")
-        when(lambda: received(url) > 40)
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    signalled_run(tmp_path, signal.SIGTERM)
     run = read_run(only_run(tmp_path))
     assert run.manifest.status == "incomplete" and run.manifest.reason == "interrupted (SIGTERM)"
     assert run.manifest.pid is None and run.requests["ok"].sum() >= 30
