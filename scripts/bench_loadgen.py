@@ -23,7 +23,10 @@ Each point runs ``--repeats`` times, client kinds alternating so drift hits both
 gives min/median/max over repeats and the load average next to every run, because on a shared
 machine every figure carries other people's work. ``--wait-quiet L`` first waits (bounded) for
 the 1-minute load average to drop below L. ``--loadgen-root DIR`` measures the loadgen package
-found under DIR instead of this tree's (before/after comparisons).
+found under DIR instead of this tree's (before/after comparisons). ``--client-sched fifo`` runs
+the clients under SCHED_FIFO: on a shared machine other processes land on the client core while
+the client sleeps, and the scheduler lets them finish a slice (up to ~4 ms) before the client
+runs again; FIFO takes that noise out, leaving the client's own precision.
 
     .venv/bin/python scripts/bench_loadgen.py --repeats 3 --wait-quiet 0.7 --json bench.json
     .venv/bin/python scripts/bench_loadgen.py --only pacing --no-vllm --repeats 1
@@ -45,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_loadgen_lib
 from bench_loadgen_lib import (
     SERVER_CPU,
     accuracy,
@@ -236,6 +240,9 @@ def main() -> None:
     p.add_argument("--loadgen-root", type=Path, default=None,
                    help="measure the loadgen package under this directory (e.g. an older commit's export)")
     p.add_argument("--pacer", default=None, help="our client's pacer (default: its own default)")
+    p.add_argument("--client-sched", choices=("default", "fifo"), default="default",
+                   help="fifo: run every client under `chrt -f 1` (SCHED_FIFO; needs the privilege), "
+                   "so other processes on the client core cannot delay its wake-ups (default: default)")
     p.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
                    help="first wait until the 1-minute load average is below LOAD (10 tries, 60 s apart)")
     p.add_argument("--json", type=Path, default=None, help="also write all figures here")
@@ -253,6 +260,8 @@ def main() -> None:
         return
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs 2 cores (server on core 0, client on core 1)")
+    if args.client_sched == "fifo":
+        bench_loadgen_lib.CLIENT_PREFIX[:] = ["chrt", "-f", "1"]
     if args.wait_quiet is not None:
         print(f"load average at start: {wait_quiet(args.wait_quiet, 10, 60.0):.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as td:

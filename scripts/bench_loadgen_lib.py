@@ -27,6 +27,9 @@ from tests.support.servers import free_port, wait_http  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 INPUT_LEN = 16
+#: Prefix for client commands: [] = default scheduling; ["chrt", "-f", "1"] = SCHED_FIFO, so that
+#: no other process on the client core can delay the client's wake-ups (set by --client-sched).
+CLIENT_PREFIX: list[str] = []
 MS = 1e6
 VLLM_PREFIX = "vllm-"
 
@@ -64,8 +67,8 @@ class Pinned:
     """A client process on the client core; samples its CPU time every 20 ms (perf_counter_ns)."""
 
     def __init__(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     preexec_fn=_pin_client, text=True, env=env)
+        self.proc = subprocess.Popen([*CLIENT_PREFIX, *cmd], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, preexec_fn=_pin_client, text=True, env=env)
         self.samples: list[tuple[int, float]] = []
         self._t = threading.Thread(target=self._sample, daemon=True)
         self._t.start()
@@ -307,32 +310,33 @@ USAGE = b'data: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens
 TAIL = f"{len(USAGE):x}\r\n".encode() + USAGE + b"\r\n" + b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 BATCH = CHUNK * PER_WRITE
-ACTIVE = {}  # protocol -> events left
+ACTIVE = []  # [protocol, events left] of every open stream
 PUMPING = [False]
 
 def pump():
-    loop = asyncio.get_running_loop()
-    for p, left in list(ACTIVE.items()):
+    finished = False
+    for s in ACTIVE:
+        p = s[0]
         if p.paused:
             continue
-        p.t.write(BATCH)
-        left -= PER_WRITE
-        if left <= 0:
-            p.t.write(TAIL)
-            del ACTIVE[p]
-        else:
-            ACTIVE[p] = left
+        p.write(BATCH)
+        s[1] -= PER_WRITE
+        if s[1] <= 0:
+            p.write(TAIL)
+            finished = True
+    if finished:
+        ACTIVE[:] = [s for s in ACTIVE if s[1] > 0]
     if ACTIVE:
-        loop.call_soon(pump)
+        asyncio.get_running_loop().call_soon(pump)
     else:
         PUMPING[0] = False
 
 class P(asyncio.Protocol):
     def connection_made(self, t):
-        self.t, self.buf, self.paused = t, b"", False
+        self.t, self.buf, self.paused, self.write = t, b"", False, t.write
     def pause_writing(self): self.paused = True
     def resume_writing(self): self.paused = False
-    def connection_lost(self, exc): ACTIVE.pop(self, None)
+    def connection_lost(self, exc): ACTIVE[:] = [s for s in ACTIVE if s[0] is not self]
     def data_received(self, d):
         self.buf += d
         while True:
@@ -347,7 +351,7 @@ class P(asyncio.Protocol):
             if head.startswith(b"get"):
                 self.t.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); continue
             self.t.write(HEAD)
-            ACTIVE[self] = EVENTS
+            ACTIVE.append([self, EVENTS])
             if not PUMPING[0]:
                 PUMPING[0] = True
                 asyncio.get_running_loop().call_soon(pump)
