@@ -21,8 +21,10 @@ events    SSE events per second against a firehose server (one event per write, 
 
 Each point runs ``--repeats`` times, client kinds alternating so drift hits both; the summary
 gives min/median/max over repeats and the load average next to every run, because on a shared
-machine every figure carries other people's work. ``--wait-quiet L`` first waits (bounded) for
-the 1-minute load average to drop below L. ``--loadgen-root DIR`` measures the loadgen package
+machine every figure carries other people's work; ``others_on_client_core`` is the share of the
+client core that other processes used during the run (from /proc/stat), the interference that
+matters most. ``--wait-quiet L`` waits (bounded) for the 1-minute load average to drop below L,
+first and before each point. ``--loadgen-root DIR`` measures the loadgen package
 found under DIR instead of this tree's (before/after comparisons). ``--client-sched fifo`` runs
 the clients under SCHED_FIFO: on a shared machine other processes land on the client core while
 the client sleeps, and the scheduler lets them finish a slice (up to ~4 ms) before the client
@@ -68,9 +70,10 @@ TTFT_MS, ITL_MS = 50.0, 10.0
 OUTPUT_LEN = 32
 PACING_TOKENS = 8
 FIGURES = ("stamp_err_ms", "send_gap_ms", "ttft_err_ms", "itl_p99_err_ms")
+SHOWN = (*FIGURES, "server_loop_lag_p99_ms", "others_on_client_core")
 PACING_FIGURES = ("pacing_lag_p50_ms", "pacing_lag_p99_ms", "pacing_lag_max_ms", "server_arrival_lag_p99_ms",
-                  "achieved_rate", "client_cpu_util")
-EVENT_FIGURES = ("events_per_s", "events_per_cpu_s")
+                  "achieved_rate", "client_cpu_util", "others_on_client_core")
+EVENT_FIGURES = ("events_per_s", "events_per_cpu_s", "others_on_client_core")
 
 
 def wait_quiet(limit: float, tries: int, every_s: float) -> float:
@@ -118,6 +121,12 @@ class Bench:
                 print("vllm is not installed: measuring our client only")
         self.tok = tokenizer_dir(tmp) if "vllm" in self.kinds else None
 
+    def quiet(self) -> float:
+        """Before each measured point: wait (bounded) for the load to drop; return it."""
+        if self.args.wait_quiet is None:
+            return os.getloadavg()[0]
+        return wait_quiet(self.args.wait_quiet, self.args.point_tries, 30.0)
+
     def client(self, kind: str, url: str, c: int, n: int, out_len: int, **kw: Any) -> dict[str, Any]:
         if kind == "ours":
             return run_ours(url, c, n, out_len, self.tmp, loadgen_root=self.args.loadgen_root,
@@ -132,7 +141,7 @@ class Bench:
     def accuracy(self, rep: int, order: list[str]) -> None:
         for c in self.args.concurrency:
             for kind in order:
-                load = os.getloadavg()[0]
+                load = self.quiet()
                 with self._server("--ttft-ms", str(TTFT_MS), "--itl-ms", str(self.args.itl_ms)) as url:
                     client = self.client(kind, url, c, c * self.args.requests_per_slot, self.args.output_len)
                     log = gt_log(url)
@@ -149,7 +158,7 @@ class Bench:
             # in flight ≈ rate × request time (TTFT + 7 ITLs ≈ 0.12 s); the cap must never bind
             busy_s = (TTFT_MS + (PACING_TOKENS - 1) * ITL_MS) / 1e3
             c = max(64, math.ceil(rate * busy_s * 3))
-            load = os.getloadavg()[0]
+            load = self.quiet()
             fast = gt_server("--fast", "--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), cpu=SERVER_CPU)
             with fast as url:
                 client = self.client("ours", url, c, n, PACING_TOKENS, rate=rate, workers=workers, seed=rep)
@@ -163,6 +172,7 @@ class Bench:
     def events(self, rep: int, order: list[str]) -> None:
         for per_write in self.args.events_per_write:
             for kind in order:
+                load = self.quiet()
                 server, url = firehose(self.args.events, per_write)
                 try:
                     client = self.client(kind, url, 64, 128, self.args.events)
@@ -170,6 +180,7 @@ class Bench:
                     server.kill()
                     server.wait()
                 fig = event_figures(client)
+                fig["load_average_1m"] = load
                 self.res["event_rate"].setdefault(f"{kind}/{per_write}", []).append(fig)
                 print(_line(f"events {kind} {per_write}/write rep {rep}", fig), flush=True)
 
@@ -191,7 +202,7 @@ class Bench:
               f"{res['load_average_before']}, after {res['load_average_after']} on {os.cpu_count()} cores")
         med: dict[str, dict[str, float]] = {}
         for key, figs in res["accuracy"].items():
-            print(f"{key:10s} " + "  ".join(f"{f}={_spread([x[f] for x in figs])}" for f in FIGURES)
+            print(f"{key:10s} " + "  ".join(f"{f}={_spread([x[f] for x in figs])}" for f in SHOWN)
                   + f"  load={_spread([x['load_average_1m'] for x in figs])}")
             med[key] = {f: float(np.median([x[f] for x in figs])) for f in FIGURES}
         for key, figs in res["pacing"].items():
@@ -244,7 +255,9 @@ def main() -> None:
                    help="fifo: run every client under `chrt -f 1` (SCHED_FIFO; needs the privilege), "
                    "so other processes on the client core cannot delay its wake-ups (default: default)")
     p.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
-                   help="first wait until the 1-minute load average is below LOAD (10 tries, 60 s apart)")
+                   help="first wait until the 1-minute load average is below LOAD (10 tries, 60 s apart), "
+                   "and before each measured point (--point-tries tries, 30 s apart)")
+    p.add_argument("--point-tries", type=int, default=4, help="see --wait-quiet (default 4)")
     p.add_argument("--json", type=Path, default=None, help="also write all figures here")
     # internal: the pinned client process
     p.add_argument("--client-out", help=argparse.SUPPRESS)

@@ -63,21 +63,34 @@ def _tree_cpu(pid: int) -> float | None:
     return total
 
 
+def _core_busy_s(cpu: int) -> float:
+    """Busy (non-idle, non-iowait) CPU seconds of one core since boot, from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            f = [int(x) for x in line.split()[1:]]
+            return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 class Pinned:
-    """A client process on the client core; samples its CPU time every 20 ms (perf_counter_ns)."""
+    """A client process on the client core; samples its CPU time every 20 ms (perf_counter_ns),
+    and the client core's total busy time, so that what other processes ran there is known."""
 
     def __init__(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([*CLIENT_PREFIX, *cmd], cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, preexec_fn=_pin_client, text=True, env=env)
         self.samples: list[tuple[int, float]] = []
+        self.core: list[tuple[int, float]] = []
         self._t = threading.Thread(target=self._sample, daemon=True)
         self._t.start()
 
     def _sample(self) -> None:
         while self.proc.poll() is None:
             cpu = _tree_cpu(self.proc.pid)
+            now = time.perf_counter_ns()
             if cpu is not None:
-                self.samples.append((time.perf_counter_ns(), cpu))
+                self.samples.append((now, cpu))
+            self.core.append((now, _core_busy_s(CLIENT_CPU)))
             time.sleep(0.02)
 
     def wait(self, timeout_s: float) -> tuple[int, str]:
@@ -89,13 +102,22 @@ class Pinned:
         self._t.join()
         return self.proc.returncode, out[-3000:]
 
+    @staticmethod
+    def _between(samples: list[tuple[int, float]], a_ns: int, b_ns: int) -> float:
+        if len(samples) < 2:
+            return float("nan")
+        t = np.array([x for x, _ in samples], dtype=float)
+        c = np.array([y for _, y in samples])
+        return float(np.interp(b_ns, t, c) - np.interp(a_ns, t, c))
+
     def cpu_between(self, a_ns: int, b_ns: int) -> float:
         """Client CPU seconds spent in [a, b] (interpolated between 20 ms samples)."""
-        if len(self.samples) < 2:
-            return float("nan")
-        t = np.array([x for x, _ in self.samples], dtype=float)
-        c = np.array([y for _, y in self.samples])
-        return float(np.interp(b_ns, t, c) - np.interp(a_ns, t, c))
+        return self._between(self.samples, a_ns, b_ns)
+
+    def others_between(self, a_ns: int, b_ns: int) -> float:
+        """Share of the client core that OTHER processes used in [a, b] (jiffy resolution, 10 ms)."""
+        busy = self._between(self.core, a_ns, b_ns) - self.cpu_between(a_ns, b_ns)
+        return max(0.0, busy / ((b_ns - a_ns) / 1e9))
 
 
 # ----------------------------------------------------------------------------- our client
@@ -254,6 +276,7 @@ def accuracy(client: dict[str, Any], log: dict[str, Any]) -> dict[str, Any]:
         fig["client_write_call_ms"] = float(np.nanmean([r["write_ms"] for r in rows]))
     start, end = min(r["sent"] for r in rows), max(r["end"] for r in rows)
     fig["client_cpu_util"] = client["proc"].cpu_between(start, end) / ((end - start) / 1e9)
+    fig["others_on_client_core"] = client["proc"].others_between(start, end)
     if client["health"]:
         fig["client_bound"] = client["health"]["client_bound"]
         fig["loop_lag_p99_ms"] = client["health"]["loop_lag_ms"]["p99"]
@@ -287,6 +310,7 @@ def pacing(client: dict[str, Any], log: dict[str, Any], rate: float) -> dict[str
         "achieved_rate": (len(sent) - 1) / ((sent[-1] - sent[0]) / 1e9) if len(sent) > 1 else float("nan"),
         "requested_rate": rate,
         "client_cpu_util": client["proc"].cpu_between(start, end) / ((end - start) / 1e9),
+        "others_on_client_core": client["proc"].others_between(start, end),
         "write_p99_ms": _p([r["write_ms"] for r in rows if r["write_ms"] == r["write_ms"]], 99),
     }
     if client["health"]:
@@ -382,5 +406,5 @@ def event_figures(client: dict[str, Any]) -> dict[str, float]:
     return {
         "events": total, "duration_s": duration, "events_per_s": total / duration,
         "client_cpu_s": cpu, "client_cpu_util": cpu / duration, "events_per_cpu_s": total / cpu,
-        "load_average_1m": os.getloadavg()[0],
+        "others_on_client_core": client["proc"].others_between(start, end),
     }
