@@ -40,7 +40,7 @@ class Dispatcher:
         slots: Sequence[Slot],
         records: Sequence[RawRecord],  # in schedule order, built before t0
         wire: Sequence[bytes],  # the request bytes of each record
-        targets_ns: Sequence[int],  # absolute send target of each record
+        offsets_ns: Sequence[int],  # send target of each record, from t0 (given to run)
         *,
         timeout_s: float,
         deadline_ns: int | None = None,  # no send at or after this instant (--duration)
@@ -49,7 +49,8 @@ class Dispatcher:
         on_done: Callable[[int], None] | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
-        self.records, self.wire, self.targets = records, wire, targets_ns
+        self.records, self.wire, self.offsets = records, wire, offsets_ns
+        self.t0 = 0
         self.n = len(records)
         self.pos = 0  # next record to send
         self.timeout_ns = int(timeout_s * 1e9)
@@ -71,7 +72,9 @@ class Dispatcher:
         self.sweeper: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ run
-    async def run(self) -> None:
+    async def run(self, t0_ns: int) -> None:
+        """Send everything, the targets counted from ``t0_ns``; return when all have ended."""
+        self.t0 = t0_ns
         self.sweeper = self.loop.call_later(SWEEP_S, self.sweep)
         try:
             self.pump()
@@ -98,10 +101,10 @@ class Dispatcher:
     def pump(self) -> None:
         """Send every due request that has a connection; arm the pacer for the next one."""
         self.pump_soon = False
-        targets, free, spin = self.targets, self.free, self.pacer.spin_ns
+        offsets, t0, free, spin = self.offsets, self.t0, self.free, self.pacer.spin_ns
         now = perf_counter_ns()
         while self.pos < self.n and not self.ended:
-            target = targets[self.pos]
+            target = t0 + offsets[self.pos]
             if self.deadline is not None and (target >= self.deadline or now >= self.deadline):
                 self.ended = True
                 break
@@ -204,7 +207,7 @@ class Dispatcher:
         if self.ended or self.pos >= self.n or self.pump_soon:
             self._check_done()
             return
-        if self.targets[self.pos] <= perf_counter_ns():
+        if self.t0 + self.offsets[self.pos] <= perf_counter_ns():
             # The first waiting request goes now; others that free up in this same loop turn go
             # together at its end (the pump), after the turn's arrivals were stamped.
             self.pump_soon = True
@@ -217,7 +220,7 @@ class Dispatcher:
             self.ended = True
             self._check_done()
             return
-        self._send(self.free.popleft(), self.targets[self.pos])
+        self._send(self.free.popleft(), self.t0 + self.offsets[self.pos])
 
     def _check_done(self) -> None:
         if self.ended and self.active == 0 and not self.tasks and not self.finished.done():

@@ -155,20 +155,19 @@ async def drive(
                   share.prompts[i].output_tokens, worker=share.worker)
         for i in share.indices
     ]
-    data = [wire[i] for i in share.indices]
+    sender = Dispatcher(
+        slots, recs, [wire[i] for i in share.indices], [share.offsets_ns[i] for i in share.indices],
+        timeout_s=share.timeout_s, pacer=share.pacer, should_stop=should_stop, on_done=on_done,
+    )
     t0 = start_at() if start_at is not None else perf_counter_ns()
     anchor = {"time_ns": time.time_ns(), "perf_counter_ns": perf_counter_ns()}
-    deadline = t0 + int(share.duration_s * 1e9) if share.duration_s else None
-    sender = Dispatcher(
-        slots, recs, data, [t0 + share.offsets_ns[i] for i in share.indices],
-        timeout_s=share.timeout_s, deadline_ns=deadline, pacer=share.pacer,
-        should_stop=should_stop, on_done=on_done,
-    )
+    if share.duration_s:
+        sender.deadline = t0 + int(share.duration_s * 1e9)
     lag: list[int] = []
     cpu0, wall0 = time.process_time(), perf_counter_ns()
     probe = asyncio.ensure_future(_probe_loop_lag(lag))
     try:
-        await sender.run()
+        await sender.run(t0)
     finally:
         probe.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -127,10 +127,9 @@ def _slots(n: int, delay_s: float) -> list[Slot]:
 def _dispatch(offsets_ns: list[int], conc: int, delay_s: float, pacer: str | None = None) -> list[RawRecord]:
     async def go() -> list[RawRecord]:
         recs = [RawRecord(i, f"r{i}", "h", 1, 1) for i in range(len(offsets_ns))]
-        t0 = perf_counter_ns() + 2 * MS
-        d = Dispatcher(_slots(conc, delay_s), recs, [b"x"] * len(recs), [t0 + o for o in offsets_ns],
-                       timeout_s=5.0, pacer=pacer)
-        await d.run()
+        d = Dispatcher(_slots(conc, delay_s), recs, [b"x"] * len(recs), offsets_ns, timeout_s=5.0,
+                       pacer=pacer)
+        await d.run(perf_counter_ns() + 2 * MS)
         return d.sent
 
     result: list[RawRecord] = _run(go)
