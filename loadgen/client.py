@@ -18,7 +18,7 @@ import contextlib
 import json
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
@@ -97,6 +97,10 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
+#: Called once when a request's response ended or failed: (connection, record).
+OnFinish = Callable[["Connection", RawRecord], None]
+
+
 class Connection(asyncio.Protocol):
     """One keep-alive connection serving one request at a time; records, never parses SSE."""
 
@@ -105,7 +109,9 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.keep_alive = True
         self.rec: RawRecord | None = None
-        self.done: asyncio.Future[None] | None = None
+        self.on_finish: OnFinish | None = None
+        self.slot: Slot | None = None  # the concurrency slot that owns this connection
+        self.served = 0  # requests started on this connection
         self.state = _IDLE
         self.buf = b""
         self.left = 0
@@ -180,28 +186,41 @@ class Connection(asyncio.Protocol):
                 self.finish(now, f"connection closed mid-stream{_why(exc)}")
 
     # --------------------------------------------------------------- requests
-    def send(self, rec: RawRecord, data: bytes) -> asyncio.Future[None]:
-        loop = asyncio.get_running_loop()
+    def start(self, rec: RawRecord, data: bytes, on_finish: OnFinish) -> None:
+        """Write the request now; ``on_finish`` runs when its response ends or fails."""
         self.rec, self.state, self.buf, self.left = rec, _HEAD, b"", 0
-        self.done = loop.create_future()
-        assert self.transport is not None
+        self.on_finish = on_finish
+        self.served += 1
+        transport = self.transport
+        assert transport is not None
         rec.sent_ns = perf_counter_ns()
-        self.transport.write(data)
+        transport.write(data)
         rec.written_ns = perf_counter_ns()  # the bytes are in the kernel (or its buffer) now
-        return self.done
+
+    def send(self, rec: RawRecord, data: bytes) -> asyncio.Future[None]:
+        """:meth:`start` for coroutines: the future resolves when the response ended."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def resolve(_conn: Connection, _rec: RawRecord) -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self.start(rec, data, resolve)
+        return fut
 
     def finish(self, now: int, error: str | None = None) -> None:
-        rec, fut = self.rec, self.done
+        rec, cb = self.rec, self.on_finish
         if rec is None:
             return
         rec.end_ns = now
         if error and rec.error is None:
             rec.error = error
-        self.rec, self.state = None, _IDLE
+        # idle before the callback runs: it may start the next request on this very connection
+        self.rec, self.state, self.on_finish = None, _IDLE, None
         if error or not self.keep_alive:
             self._close()
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        if cb is not None:
+            cb(self, rec)
 
     def expire(self, timeout_s: float) -> None:
         self.finish(perf_counter_ns(), f"timeout after {timeout_s:g} s")
@@ -327,6 +346,7 @@ class Slot:
                 raise OSError("TLS handshake failed")
             conn.transport = new
             tls = perf_counter_ns()
+        conn.slot = self
         self.conn = conn
         return start, tcp, tls
 

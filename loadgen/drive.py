@@ -1,13 +1,15 @@
 """One event loop driving one share of a run: connect, warm up, then follow the schedule.
 
-Concurrency is C worker coroutines, each with its own keep-alive connection, pulling request
-indices in schedule order from one shared iterator — the same FIFO semantics as vLLM's
-semaphore, but the moment a slot frees is known exactly (the previous response's end stamp),
-so ``scheduled_ns = max(target, slot free)`` and ``sent − scheduled`` is pure client delay.
+Concurrency is C keep-alive connections, all opened before anything is measured; the warm-up
+requests then run over them, and the measured phase is handed to one
+:class:`loadgen.dispatch.Dispatcher`, which writes each request at its target on the first free
+connection — the same FIFO semantics as vLLM's semaphore, but the moment a connection frees is
+known exactly (the previous response's end stamp), so ``scheduled_ns = max(target, slot free)``
+and ``sent − scheduled`` is pure client delay.
 
-Two probes run beside the workers and never touch a request: an event-loop lag probe (how long
-a ready callback waits — the same wait a just-arrived chunk's stamp suffers) and the process
-CPU time, both summarised by :func:`loadgen.health.client_health`.
+Two probes run beside it and never touch a request: an event-loop lag probe (how long a ready
+callback waits — the same wait a just-arrived chunk's stamp suffers) and the process CPU time,
+both summarised by :func:`loadgen.health.client_health`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,11 @@ from time import perf_counter_ns
 from typing import Any
 
 from loadgen.client import Slot, build_request, parse_endpoint, request_body, tls_context
+from loadgen.dispatch import Dispatcher
 from loadgen.records import RawRecord
 from loadgen.workload import Prompt
 
 PROBE_INTERVAL_S = 0.01
-STOPPED = "stopped"
-#: Stop early when this many requests in a row cannot even connect: the server is gone.
-DEAD_AFTER = 3
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Share:
     worker: int = 0
     tls_ca: str | None = None  # CA bundle for https endpoints (default: the system's)
     tls_verify: bool = True
+    pacer: str | None = None  # loadgen.pacer.PACERS name; None = the platform's best
 
 
 @dataclass
@@ -64,37 +65,12 @@ class ShareResult:
     wall_anchor: dict[str, int]
 
 
-class _Stopper:
-    def __init__(self, should_stop: Callable[[], bool] | None) -> None:
-        self.should_stop = should_stop
-        self.reason: str | None = None
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def check(self) -> bool:
-        if self.reason is None and self.should_stop is not None and self.should_stop():
-            self.stop(STOPPED)
-        return self.reason is not None
-
-    def stop(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-            for t in self.tasks:
-                t.cancel()
-
-
-async def _sleep_until(target_ns: int) -> None:
-    """Never early: uvloop timers run on a cached millisecond clock and can fire up to ~1 ms
-    before the real deadline, so finish the last stretch by yielding to the loop."""
-    while (left := target_ns - perf_counter_ns()) > 0:
-        await asyncio.sleep(left / 1e9 if left > 1_000_000 else 0)
-
-
 def _resolve_now(fut: asyncio.Future[int]) -> None:
     if not fut.done():
         fut.set_result(perf_counter_ns())
 
 
-async def _probe_loop_lag(out: list[int], stopper: _Stopper) -> None:
+async def _probe_loop_lag(out: list[int]) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(PROBE_INTERVAL_S)
@@ -102,7 +78,6 @@ async def _probe_loop_lag(out: list[int], stopper: _Stopper) -> None:
         queued = perf_counter_ns()
         loop.call_soon(_resolve_now, fut)
         out.append(await fut - queued)
-        stopper.check()
 
 
 async def drive(
@@ -136,7 +111,6 @@ async def drive(
     conc = max(1, min(share.concurrency, max(len(share.indices), 1)))
     tls = tls_context(share.tls_ca, share.tls_verify) if ep.tls else None
     slots = [Slot(ep, tls) for _ in range(conc)]
-    stopper = _Stopper(should_stop)
     records: list[RawRecord] = []
 
     # 1. open every connection before anything is measured
@@ -174,59 +148,40 @@ async def drive(
 
     await asyncio.gather(*(_warm(k) for k in range(conc)))
 
-    # 3. the measured phase, from a common t0
+    # 3. the measured phase, from a common t0. Records are built first: nothing is allocated
+    # per request on the send path.
+    recs = [
+        RawRecord(i, f"r{i}", share.prompts[i].hash, share.prompts[i].input_tokens,
+                  share.prompts[i].output_tokens, worker=share.worker)
+        for i in share.indices
+    ]
+    sender = Dispatcher(
+        slots, recs, [wire[i] for i in share.indices], [share.offsets_ns[i] for i in share.indices],
+        timeout_s=share.timeout_s, pacer=share.pacer, should_stop=should_stop, on_done=on_done,
+    )
     t0 = start_at() if start_at is not None else perf_counter_ns()
     anchor = {"wall_ns": time.time_ns(), "perf_ns": perf_counter_ns()}
-    deadline = t0 + int(share.duration_s * 1e9) if share.duration_s else None
-    order = iter(share.indices)
-    dead = [0]
-
-    async def _worker(slot: Slot) -> None:
-        free = t0
-        for i in order:
-            target = t0 + share.offsets_ns[i]
-            # past the duration: stop sending, but let requests in flight finish
-            if deadline is not None and target >= deadline:
-                return
-            await _sleep_until(target)
-            if stopper.check() or (deadline is not None and perf_counter_ns() >= deadline):
-                return
-            p = share.prompts[i]
-            rec = RawRecord(i, f"r{i}", p.hash, p.input_tokens, p.output_tokens, worker=share.worker)
-            rec.target_ns, rec.scheduled_ns = target, max(target, free)
-            records.append(rec)
-            await slot.exchange(rec, wire[i], share.timeout_s)
-            free = rec.end_ns or perf_counter_ns()
-            if on_done is not None:
-                on_done(1)
-            if rec.error and rec.error.startswith("connect failed"):
-                dead[0] += 1
-                if dead[0] >= DEAD_AFTER:
-                    stopper.stop(f"server unreachable: {rec.error}")
-                    return
-            else:
-                dead[0] = 0
-
+    if share.duration_s:
+        sender.deadline = t0 + int(share.duration_s * 1e9)
     lag: list[int] = []
     cpu0, wall0 = time.process_time(), perf_counter_ns()
-    probe = asyncio.ensure_future(_probe_loop_lag(lag, stopper))
-    workers = [asyncio.ensure_future(_worker(s)) for s in slots]
-    stopper.tasks = workers
+    probe = asyncio.ensure_future(_probe_loop_lag(lag))
     try:
-        await asyncio.gather(*workers, return_exceptions=True)
+        await sender.run(t0)
     finally:
         probe.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await probe
         for s in slots:
             s.close()
+    records.extend(sender.sent)
     return ShareResult(
         records=records,
         loop_lag_ns=lag,
         cpu_s=time.process_time() - cpu0,
         wall_s=(perf_counter_ns() - wall0) / 1e9,
         connect_ms=[c for c in connect_ms if not math.isnan(c)],
-        stopped=stopper.reason,
+        stopped=sender.stopped,
         t0_ns=t0,
         wall_anchor=anchor,
     )

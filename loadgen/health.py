@@ -7,6 +7,13 @@ Two lags say how late the client was, per request and per chunk:
 - event-loop lag = how long a ready callback waited for the loop, probed every 10 ms: a chunk
   that arrives while the loop is busy is stamped at least this late.
 
+For an open-loop schedule (a finite request rate) the pacing precision too:
+
+- pacing lag = sent − target (minus any connect/TLS): how late a request left against the
+  instant the arrival process wanted it — the offered load that capacity sweeps depend on. A
+  request that waited for the concurrency cap counts too (``cap_waited`` says how many): the
+  schedule was not followed either way, and the remedy, a higher cap, differs.
+
 Plus the client's CPU use. When any of them passes its limit, the verdict is ``client_bound``
 and the message says plainly that latencies include client delay (summary + console).
 """
@@ -31,6 +38,9 @@ SEND_MEAN_LIMIT_MS = 1.0
 SEND_P99_LIMIT_MS = 10.0
 #: A client process at ≥ 90% of a core has no slack left to stamp arrivals on time.
 CPU_LIMIT = 0.90
+#: Open loop: p99 lateness against the target. At 1000 req/s the mean Poisson gap is 1 ms, so a
+#: p99 past it means the offered process was visibly not the one asked for.
+PACING_P99_LIMIT_MS = 1.0
 
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:
@@ -56,6 +66,20 @@ def send_lag_ms(frame: pd.DataFrame) -> np.ndarray:
     return lag.to_numpy(float)
 
 
+def pacing_lag_ms(frame: pd.DataFrame) -> tuple[np.ndarray, float | None]:
+    """Per request sent − target (ms, connect excluded) and the share that waited for the cap."""
+    frame = measured(frame)
+    if "target_ns" not in frame.columns:
+        return np.array([]), None
+    f = frame[frame["sent_ns"] > 0]
+    lag = (f["sent_ns"] - f["target_ns"]) / NS_PER_MS
+    for col in ("connect_ms", "tls_ms"):
+        if col in f.columns:
+            lag = lag - f[col].fillna(0.0)
+    capped = float((f["scheduled_ns"] > f["target_ns"]).mean()) if len(f) else None
+    return lag.to_numpy(float), capped
+
+
 def coalesced_fraction(frame: pd.DataFrame) -> float | None:
     """Share of inter-token gaps that are exactly 0: events that arrived in one read.
 
@@ -77,9 +101,16 @@ def client_health(
     loop_lag_ns: Sequence[int],
     cpu_s: Sequence[float],
     wall_s: Sequence[float],
+    *,
+    open_loop: bool = False,
+    pacing_limit_ms: float = PACING_P99_LIMIT_MS,
 ) -> dict[str, Any]:
-    """Summary of the client's own delays; ``cpu_s``/``wall_s`` are per worker process."""
+    """Summary of the client's own delays; ``cpu_s``/``wall_s`` are per worker process.
+
+    ``open_loop``: the schedule has a finite rate, so pacing against the targets is judged."""
     send = _stats(send_lag_ms(frame))
+    pace_values, capped = pacing_lag_ms(frame) if open_loop else (np.array([]), None)
+    pace = _stats(pace_values)
     loop = _stats(np.asarray(loop_lag_ns, dtype=float) / NS_PER_MS)
     util = [c / w for c, w in zip(cpu_s, wall_s, strict=True) if w > 0]
     cpu = max(util) if util else None
@@ -92,6 +123,11 @@ def client_health(
         reasons.append(f"p99 event-loop lag {loop['p99']:.1f} ms > {LAG_LIMIT_MS:g} ms")
     if cpu is not None and cpu >= CPU_LIMIT:
         reasons.append(f"client CPU {cpu:.0%} of a core")
+    if open_loop and pace["p99"] is not None and pace["p99"] > pacing_limit_ms:
+        why = f"p99 pacing lag {pace['p99']:.2f} ms > {pacing_limit_ms:g} ms against the schedule"
+        if capped:
+            why += f" ({capped:.0%} of requests waited for the concurrency cap: raise --concurrency)"
+        reasons.append(why)
     bound = bool(reasons)
     if bound:
         message = (
@@ -102,7 +138,8 @@ def client_health(
     else:
         message = (
             f"client kept up: mean/p99 send lag {send['mean'] or 0:.2f}/{send['p99'] or 0:.2f} ms, "
-            f"p99 event-loop lag {loop['p99'] or 0:.2f} ms, CPU {cpu or 0:.0%} of a core"
+            + (f"p50/p99 pacing lag {pace['p50'] or 0:.3f}/{pace['p99'] or 0:.3f} ms, " if open_loop else "")
+            + f"p99 event-loop lag {loop['p99'] or 0:.2f} ms, CPU {cpu or 0:.0%} of a core"
         )
     coalesced = coalesced_fraction(frame) if "itl_ms" in frame.columns else None
     return {
@@ -110,11 +147,15 @@ def client_health(
         "coalesced_itl_fraction": coalesced,
         "message": message,
         "send_lag_ms": send,
+        "open_loop": open_loop,
+        "pacing_lag_ms": pace,
+        "cap_waited": capped,
         "loop_lag_ms": loop,
         "cpu_util": cpu,
         "workers": len(util),
         "limits": {"loop_lag_p99_ms": LAG_LIMIT_MS, "send_lag_mean_ms": SEND_MEAN_LIMIT_MS,
-                   "send_lag_p99_ms": SEND_P99_LIMIT_MS, "cpu_util": CPU_LIMIT},
+                   "send_lag_p99_ms": SEND_P99_LIMIT_MS, "cpu_util": CPU_LIMIT,
+                   "pacing_lag_p99_ms": pacing_limit_ms if open_loop else None},
     }
 
 
@@ -122,7 +163,12 @@ def client_health(
 SUMMARY_KEYS: tuple[str, ...] = (
     "client_bound",
     "client_health",
+    "p50_send_lag_ms",
     "p99_send_lag_ms",
+    "p50_pacing_lag_ms",
+    "p99_pacing_lag_ms",
+    "max_pacing_lag_ms",
+    "cap_waited_fraction",
     "p99_loop_lag_ms",
     "max_loop_lag_ms",
     "client_cpu_util",
@@ -135,7 +181,13 @@ def summary_keys(health: dict[str, Any]) -> dict[str, Any]:
     return {
         "client_bound": health["client_bound"],
         "client_health": health["message"],
+        "p50_send_lag_ms": health["send_lag_ms"]["p50"],
         "p99_send_lag_ms": health["send_lag_ms"]["p99"],
+        # .get: manifests written before pacing was judged lack these
+        "p50_pacing_lag_ms": (health.get("pacing_lag_ms") or {}).get("p50"),
+        "p99_pacing_lag_ms": (health.get("pacing_lag_ms") or {}).get("p99"),
+        "max_pacing_lag_ms": (health.get("pacing_lag_ms") or {}).get("max"),
+        "cap_waited_fraction": health.get("cap_waited"),
         "p99_loop_lag_ms": health["loop_lag_ms"]["p99"],
         "max_loop_lag_ms": health["loop_lag_ms"]["max"],
         "client_cpu_util": health["cpu_util"],

@@ -1,10 +1,10 @@
 """Run a workload against one endpoint: ``run(spec) -> RunResult``.
 
 One process drives the whole run on a uvloop event loop, or ``workers = N`` spawned processes
-each drive a share (request i goes to process i mod N, concurrency split evenly) for more load
-than one core can stamp on time. All processes warm up first, then start from one common t0;
-their ``perf_counter_ns()`` stamps are CLOCK_MONOTONIC, one clock for the whole host, so the
-merged records compare directly.
+each drive a share (``loadgen.schedule.shard``: the one seeded schedule, its requests dealt to
+the processes; concurrency split evenly) for more load than one core can stamp on time. All
+processes warm up first, then start from one common t0; their ``perf_counter_ns()`` stamps are
+CLOCK_MONOTONIC, one clock for the whole host, so the merged records compare directly.
 
 Ctrl-C (SIGINT) or ``stop.set()`` stops sending; in-flight requests are marked cancelled and
 the result says ``interrupted`` (Ctrl-C) or ``stopped`` (the flag) — the caller saves it as an
@@ -28,10 +28,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from loadgen.drive import STOPPED, Share, ShareResult, drive
+from loadgen.dispatch import STOPPED
+from loadgen.drive import Share, ShareResult, drive
 from loadgen.health import client_health
+from loadgen.pacer import PACERS
 from loadgen.records import to_frame
-from loadgen.schedule import offsets_ns
+from loadgen.schedule import offsets_ns, shard
 from loadgen.workload import Prompt
 
 INTERRUPTED = "interrupted"
@@ -67,6 +69,7 @@ class RunSpec:
     headers: dict[str, str] = field(default_factory=dict)
     tls_ca: str | None = None  # https: CA bundle (default: the system's)
     tls_verify: bool = True
+    pacer: str | None = None  # loadgen.pacer.PACERS name; None = timerfd on Linux, else spin
 
 
 @dataclass
@@ -85,13 +88,14 @@ class RunResult:
 
 def _shares(spec: RunSpec, offsets: list[int]) -> list[Share]:
     n_workers = max(1, min(spec.workers, spec.concurrency, len(spec.prompts) or 1))
+    parts = shard(len(spec.prompts), n_workers, rate=spec.request_rate, seed=spec.seed)
     shares = []
     for w in range(n_workers):
         conc = spec.concurrency // n_workers + (1 if w < spec.concurrency % n_workers else 0)
         shares.append(
             Share(
                 base_url=spec.base_url, model=spec.model, api=spec.api, prompts=spec.prompts,
-                indices=list(range(w, len(spec.prompts), n_workers)), offsets_ns=offsets,
+                indices=parts[w], offsets_ns=offsets, pacer=spec.pacer,
                 concurrency=conc, warmup_prompts=spec.warmup_prompts[w::n_workers],
                 duration_s=spec.duration_s, timeout_s=spec.timeout_s,
                 extra_body=spec.extra_body, headers=spec.headers, worker=w,
@@ -285,6 +289,8 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     """Drive ``spec`` to the end (or until stopped); every request is in ``result.frame``."""
     if not spec.prompts:
         raise ValueError("no prompts to send")
+    if spec.pacer is not None:
+        PACERS.get(spec.pacer)  # an unknown name fails here, listing the known ones
     offsets = offsets_ns(
         len(spec.prompts), spec.request_rate, burstiness=spec.burstiness, seed=spec.seed,
         ramp_up_s=spec.ramp_up_s, concurrency=spec.concurrency, name=spec.schedule,
@@ -319,6 +325,7 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
         [x for part in parts for x in part.loop_lag_ns],
         [part.cpu_s for part in parts],
         [part.wall_s for part in parts],
+        open_loop=math.isfinite(spec.request_rate),
     )
     reasons = [part.stopped for part in parts if part.stopped]
     if flag.is_set() and not reasons:

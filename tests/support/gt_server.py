@@ -14,6 +14,12 @@ Options model a real server where tests need one:
 Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health,
 POST /tokenize, GET /metrics (vLLM metric names), GET /_gt/log, POST /_gt/reset.
 
+The server probes its own event-loop lag every 10 ms (``loop_lag_ns`` in the log): a client's
+send gap that matches it was the server's loop running behind, not the client.
+
+``--fast`` serves the same log from raw protocols instead of aiohttp (tests/support/gt_fast.py):
+for loads at which aiohttp's per-event cost saturates the server's core.
+
 Run: ``python -m tests.support.gt_server --port 8100 --ttft-ms 50 --itl-ms 10``
 """
 
@@ -24,6 +30,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +51,14 @@ def _stamped_data_received(self: web_protocol.RequestHandler, data: bytes) -> No
 
 
 web_protocol.RequestHandler.data_received = _stamped_data_received  # type: ignore[method-assign]
+
+PROBE_S = 0.01
+
+
+def _resolve_now(fut: asyncio.Future[int]) -> None:
+    if not fut.done():
+        fut.set_result(time.perf_counter_ns())
+
 
 FAULTS = ("none", "http500", "drop", "garbage", "error_event", "slow_headers")
 
@@ -85,6 +100,17 @@ class GroundTruth:
         self.waiting = 0
         self.finished = 0
         self.sem = asyncio.Semaphore(opts.max_running) if opts.max_running > 0 else None
+        self.loop_lag_ns: list[int] = []
+
+    async def probe(self) -> None:
+        """How long a ready callback waits for this server's loop (every PROBE_S)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(PROBE_S)
+            fut: asyncio.Future[int] = loop.create_future()
+            queued = time.perf_counter_ns()
+            loop.call_soon(_resolve_now, fut)
+            self.loop_lag_ns.append(await fut - queued)
 
     # ------------------------------------------------------------------ helpers
     def _fault_for(self, n: int) -> str:
@@ -227,10 +253,12 @@ class GroundTruth:
         return web.Response(text=text, content_type="text/plain")
 
     async def get_log(self, request: web.Request) -> web.Response:
-        return web.json_response({"options": asdict(self.opts), "requests": [asdict(r) for r in self.log]})
+        return web.json_response({"options": asdict(self.opts), "requests": [asdict(r) for r in self.log],
+                                  "loop_lag_ns": self.loop_lag_ns})
 
     async def reset(self, request: web.Request) -> web.Response:
         self.log.clear()
+        self.loop_lag_ns.clear()
         self.count = 0
         return web.json_response({"ok": True})
 
@@ -247,6 +275,13 @@ def make_app(opts: Options) -> web.Application:
     app.router.add_get("/_gt/log", gt.get_log)
     app.router.add_post("/_gt/reset", gt.reset)
     app["gt"] = gt
+
+    async def start_probe(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.ensure_future(gt.probe())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(start_probe)
     return app
 
 
@@ -265,6 +300,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Optio
     p.add_argument("--tokenize-fault", choices=("none", "cut"), default="none")
     p.add_argument("--cpu", type=int, default=None, help="pin the server to this core")
     p.add_argument("--uvloop", action="store_true", help="serve on uvloop")
+    p.add_argument("--fast", action="store_true",
+                   help="raw uvloop protocols instead of aiohttp (tests/support/gt_fast.py): same log, "
+                   "far less per-event cost; only --ttft-ms, --itl-ms, --model apply")
     p.add_argument("--keepalive-timeout", type=float, default=75.0,
                    help="close idle keep-alive connections after S seconds (aiohttp's default 75)")
     p.add_argument("--tls-cert", default=None, help="serve HTTPS with this certificate (PEM)")
@@ -282,6 +320,15 @@ def main(argv: list[str] | None = None) -> None:
     args, opts = parse_args(argv)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
+    if args.fast:
+        odd = [name for name in ("max_running", "itl_per_running_ms", "prefill_ms_per_token", "tls_cert")
+               if getattr(args, name)] + (["fault"] if args.fault != "none" else [])
+        if odd:
+            raise SystemExit(f"--fast supports only --ttft-ms/--itl-ms/--model, not {', '.join(odd)}")
+        from tests.support import gt_fast
+
+        gt_fast.main(opts, args.host, args.port)
+        return
     if args.uvloop:
         import uvloop
 
