@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from loadgen.health import PACING_P99_LIMIT_MS, client_health, pacing_lag_ms, summary_keys
+from loadgen.health import PACING_P99_LIMIT_MS, SUMMARY_KEYS, client_health, pacing_lag_ms, summary_keys
 
 MS = 1_000_000
 
@@ -35,6 +35,7 @@ def test_punctual_open_loop_run_passes_and_reports_its_precision() -> None:
     keys = summary_keys(h)
     assert keys["p50_pacing_lag_ms"] == pytest.approx(0.01) and keys["p99_pacing_lag_ms"] < 1.0
     assert keys["cap_waited_fraction"] == 0.0
+    assert set(keys) <= set(SUMMARY_KEYS)  # summary.json accepts every key the gate writes
 
 
 def test_late_tail_flags_an_open_loop_run_but_not_its_closed_loop_twin() -> None:
