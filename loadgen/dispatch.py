@@ -30,6 +30,8 @@ STOPPED = "stopped"
 CANCELLED = "cancelled: the run was stopped"
 #: Stop early when this many requests in a row cannot even connect: the server is gone.
 DEAD_AFTER = 3
+#: Stop early when the first this many requests all failed the same way: the rest would too.
+HOPELESS_AFTER = 16
 #: How often timeouts and the stop flag are checked (never on the send path).
 SWEEP_S = 0.02
 
@@ -64,6 +66,8 @@ class Dispatcher:
         self.stopped: str | None = None
         self.ended = False  # no more sends (all sent, duration over, or stopped)
         self.dead = 0
+        self.judged = 0  # requests ended so far, up to HOPELESS_AFTER
+        self.alike: str | None = None  # how every one of them failed (None: one worked)
         self.pump_soon = False
         self.tasks: dict[asyncio.Task[None], tuple[Slot, RawRecord]] = {}  # the slow path
         self.unhanded: set[int] = set()  # id() of slow-path records not yet sent or failed
@@ -189,6 +193,17 @@ class Dispatcher:
             return
         self._release(slot, rec)
 
+    def _hopeless(self, rec: RawRecord) -> bool:
+        """True once the first :data:`HOPELESS_AFTER` requests all failed the same way (status
+        or client error, before any detail); a single success ends the judging."""
+        self.judged += 1
+        why = (rec.error or "").split(":")[0] or (f"HTTP {rec.status}" if rec.status != 200 else None)
+        if why is None or (self.alike is not None and why != self.alike):
+            self.judged = HOPELESS_AFTER  # worked, or failed differently: not hopeless
+            return False
+        self.alike = why
+        return self.judged == HOPELESS_AFTER
+
     def _release(self, slot: Slot, rec: RawRecord) -> None:
         """Free the request's connection and send what waits for one."""
         self.active -= 1
@@ -204,6 +219,9 @@ class Dispatcher:
                 return
         else:
             self.dead = 0
+        if self.judged < HOPELESS_AFTER and self._hopeless(rec):
+            self.stop(f"hopeless: the first {HOPELESS_AFTER} requests all failed alike ({self.alike})")
+            return
         if self.ended or self.pos >= self.n or self.pump_soon:
             self._check_done()
             return

@@ -18,17 +18,19 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
 from loadgen.client import Slot, build_request, parse_endpoint, request_body, tls_context
-from loadgen.dispatch import Dispatcher
+from loadgen.dispatch import STOPPED, Dispatcher
 from loadgen.records import RawRecord
 from loadgen.workload import Prompt
 
 PROBE_INTERVAL_S = 0.01
+STOP_POLL_S = 0.05  # how often warm-up looks at the stop flag
+STOPPED_IN_WARMUP = f"{STOPPED} during warm-up"
 
 
 @dataclass
@@ -78,6 +80,23 @@ async def _probe_loop_lag(out: list[int]) -> None:
         queued = perf_counter_ns()
         loop.call_soon(_resolve_now, fut)
         out.append(await fut - queued)
+
+
+async def _stopped_while(
+    tasks: Sequence[asyncio.Future[None]], should_stop: Callable[[], bool] | None
+) -> bool:
+    """Wait for ``tasks``; True (and every task cancelled) as soon as ``should_stop`` says so."""
+    pending = set(tasks)
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=STOP_POLL_S)
+        if pending and should_stop is not None and should_stop():
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            return True
+    for t in tasks:
+        t.result()  # a warm-up that raised raises here
+    return False
 
 
 async def drive(
@@ -146,7 +165,15 @@ async def drive(
             records.append(rec)
             await slots[k].exchange(rec, warm[j], share.timeout_s)
 
-    await asyncio.gather(*(_warm(k) for k in range(conc)))
+    warming = [asyncio.ensure_future(_warm(k)) for k in range(conc)]
+    if await _stopped_while(warming, should_stop):  # Ctrl-C need not wait for a silent server
+        for s in slots:
+            s.close()
+        return ShareResult(
+            records=records, loop_lag_ns=[], cpu_s=0.0, wall_s=0.0,
+            connect_ms=[c for c in connect_ms if not math.isnan(c)], stopped=STOPPED_IN_WARMUP,
+            t0_ns=perf_counter_ns(), wall_anchor={"wall_ns": time.time_ns(), "perf_ns": perf_counter_ns()},
+        )
 
     # 3. the measured phase, from a common t0. Records are built first: nothing is allocated
     # per request on the send path.

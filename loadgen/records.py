@@ -176,6 +176,11 @@ def record_row(rec: RawRecord) -> dict[str, Any]:
         error = parsed.error
     if error is None and rec.status == 200 and not parsed.content_ns:
         error = "no content events in the stream"
+    # The one place a row becomes ok: sent, a success status, content. Anything else says why.
+    if error is None and not rec.sent_ns:
+        error = "never sent: the run stopped before this request's turn"
+    if error is None and rec.status != 200:
+        error = f"HTTP {rec.status}" if rec.status else "no response: the connection ended before a status"
     n = parsed.completion_tokens if parsed.completion_tokens is not None else len(parsed.content_ns)
     m = request_metrics(rec.sent_ns, parsed.content_ns, n)
     first = parsed.content_ns[0] if parsed.content_ns else 0

@@ -263,7 +263,8 @@ def _run_workers(
                 else:
                     errors.append(f"worker {k}: {value}")
                     pending.discard(k)
-            if not started and ready == len(shares) - len(errors) and ready:
+            if not started and (stop.is_set() or (ready == len(shares) - len(errors) and ready)):
+                # (stopped before the start: release any worker waiting for t0; it stops at once)
                 t0 = perf_counter_ns() + START_MARGIN_NS
                 for k in range(len(shares)):
                     with contextlib.suppress(OSError):
@@ -331,7 +332,7 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     if flag.is_set() and not reasons:
         reasons = [STOPPED]
     if sigint.is_set():
-        reasons = [INTERRUPTED if r == STOPPED else r for r in reasons]
+        reasons = [INTERRUPTED + r[len(STOPPED):] if r.startswith(STOPPED) else r for r in reasons]
     return RunResult(
         frame=frame,
         interrupted=bool(reasons),

@@ -124,3 +124,17 @@ def test_any_split_point_gives_the_same_events(split: int) -> None:
     parsed = parse_stream([body[:split], body[split:]], [1, 2])
     assert len(parsed.content_ns) == 2
     assert parsed.content_ns[-1] == 2
+
+
+def test_a_row_is_ok_only_if_sent_answered_and_streamed() -> None:
+    """A server killed mid-run left rows with no error, never sent or never answered: they
+    must read as failures with a reason, never as completed requests."""
+    never = record_row(_rec(sent_ns=0, end_ns=0, status=0))
+    assert not never["ok"] and never["error"].startswith("never sent")
+    silent = record_row(_rec(sent_ns=5, end_ns=9, status=0))
+    assert not silent["ok"] and silent["error"].startswith("no response")
+    odd = record_row(_rec(sent_ns=5, end_ns=9, status=204, body=[tok("a")], stamps=[7]))
+    assert not odd["ok"] and odd["error"].startswith("HTTP 204")
+    frame = to_frame([_rec(sent_ns=0, end_ns=0, status=0), _rec(sent_ns=1, end_ns=3, status=200,
+                                                                  body=[tok("a"), DONE], stamps=[2, 3])])
+    assert frame["ok"].tolist() == [False, True] and frame["error"].notna().tolist() == [True, False]

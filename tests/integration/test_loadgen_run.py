@@ -187,6 +187,12 @@ def test_server_death_mid_run(tmp_path: Path) -> None:
     assert run.manifest.status == "incomplete"
     assert str(run.manifest.reason).startswith("server unreachable")
     assert run.requests["ok"].sum() > 0 and len(run.requests) < 500
+    # every ok row was sent and streamed; every other row says why it failed
+    req = run.requests
+    ok = req[req["ok"]]
+    assert (ok["sent_ns"] > 0).all() and (ok["output_tokens"] > 0).all() and ok["error"].isna().all()
+    assert req.loc[~req["ok"], "error"].notna().all()
+    assert run.llm.completed == int(req["ok"].sum())
 
 
 def test_cli_run_and_ctrl_c(tmp_path: Path) -> None:

@@ -128,6 +128,21 @@ def test_sigterm_on_profile_lists_the_cut_run_and_names_the_signal(tmp_path: Pat
     assert cut.requests["ok"].sum() > 0
 
 
+def test_ctrl_c_during_warmup_stops_at_once(tmp_path: Path) -> None:
+    with gt_server("--ttft-ms", "600000") as url:  # answers /v1/models, never a first token
+        proc = start("run", "--endpoint", url, "--served-model", "gt-model", "--out", str(tmp_path), *SMALL,
+                     "--num-requests", "8", "--timeout", "900")
+        when(lambda: received(url) >= 4)  # every warm-up request is waiting on the server
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    assert proc.returncode == 130, err
+    assert took < 15, took  # not the 900 s request timeout
+    run = read_run(only_run(tmp_path))
+    assert run.manifest.status == "incomplete" and run.manifest.reason == "interrupted (Ctrl-C) during warm-up"
+
+
 # ---------------------------------------------------------------- model, failures (items 5, 6)
 
 
@@ -148,7 +163,7 @@ def test_a_leg_serving_another_model_is_refused_before_anything_runs(tmp_path: P
 def test_a_run_in_which_every_request_fails_is_failed_and_exits_non_zero(tmp_path: Path) -> None:
     with gt_server("--fault", "http500") as url:
         res = cli("run", "--endpoint", url, "--served-model", "gt-model", "--out", str(tmp_path / "r"),
-                  *SMALL, "--num-requests", "8")
+                  *SMALL, "--num-requests", "400")
         models = models_yaml(tmp_path, url, url)
         prof = cli("--model", "gt", "--models", str(models), "--out", str(tmp_path / "p"), "--profile-id",
                    "x", "--no-report")
@@ -156,6 +171,8 @@ def test_a_run_in_which_every_request_fails_is_failed_and_exits_non_zero(tmp_pat
     run = read_run(only_run(tmp_path / "r"))
     assert run.manifest.status == "failed" and "every request failed" in str(run.manifest.reason)
     assert "HTTP 500" in str(run.manifest.reason) and run.requests["ok"].sum() == 0
+    # it stopped after the first 16 failed alike instead of sending all 400
+    assert "hopeless" in str(run.manifest.reason) and len(run.requests) < 40
     # a profile stops at the first hopeless run instead of hammering the endpoint
     assert prof.returncode == 2 and "Traceback" not in prof.stderr
     err = prof.stderr.strip().splitlines()[-1]  # after the profile's progress lines
