@@ -75,11 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # before a command could take over (e.g. while modules load)
-        _quiet_exit()
         print("interrupted", file=sys.stderr)
         return 130
-    finally:  # the command is over: a signal now would only turn the exit into a kill
-        _quiet_exit()
+
+
+def entry() -> None:
+    """The console script: run the command, then exit with its code. Once the command is over a
+    late Ctrl-C or SIGTERM would only turn the exit into a kill, so they are ignored (only here:
+    callers of :func:`main` in-process keep their own handlers, and so do their children)."""
+    code = main()
+    _quiet_exit()
+    sys.exit(code)
 
 
 def _quiet_exit() -> None:
@@ -109,10 +115,9 @@ def _main(raw: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        _quiet_exit()
         print("interrupted: what was measured is saved, marked incomplete", file=sys.stderr)
         return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

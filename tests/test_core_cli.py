@@ -78,3 +78,15 @@ def test_a_dataset_typo_fails_before_any_engine_starts(tmp_path: Path) -> None:
         "error: --dataset: unknown dataset 'randm'; known: lengths, prefix, random, sharegpt"
     )
     assert not (tmp_path / "out").exists()  # no profile directory, no engine log: nothing started
+
+
+def test_main_in_process_leaves_the_callers_signal_handlers(tmp_path: Path) -> None:
+    """Only the console script ignores late signals at exit; a caller of main() (a test, the
+    service) keeps its handlers, and so do the processes it starts afterwards."""
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert main(["compare", str(tmp_path / "nope"), str(tmp_path / "nope"), "--out", str(tmp_path)]) != 0
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -172,7 +172,8 @@ def build(path: Path, out_dir: Path | None = None, opts: Options | None = None) 
                 "on": [path / r for r in point.runs.get(cmp.leg or "on", [])],
                 "off": [path / r for r in point.runs.get(cmp.reference or "off", [])],
             }
-            prefix = slug(f"{point.name}_{name}") + "_" if len(points) > 1 or several else ""
+            named = f"{point.name}_{name}" if several else point.name  # the pair only when there are several
+            prefix = slug(named) + "_" if len(points) > 1 or several else ""
             line, sections = comparison_sections(cmp, cdir, prefix, opts, leg_runs)
             where = f"{point.name} · {name}" if several else point.name
             report.headline.append(f"{where} — {line}")

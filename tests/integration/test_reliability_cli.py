@@ -140,7 +140,8 @@ def test_ctrl_c_during_warmup_stops_at_once(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert took < 15, took  # not the 900 s request timeout
     run = read_run(only_run(tmp_path))
-    assert run.manifest.status == "incomplete" and run.manifest.reason == "interrupted (Ctrl-C) during warm-up"
+    assert run.manifest.status == "incomplete"
+    assert run.manifest.reason == "interrupted (Ctrl-C) during warm-up"
 
 
 # ---------------------------------------------------------------- model, failures (items 5, 6)
