@@ -16,6 +16,7 @@ from profiler.report import fits, plots_latency
 from profiler.report.breakdown_view import breakdown_blocks
 from profiler.report.environment import environment_blocks
 from profiler.report.model import FigureBlock, Options, Paragraph, Report, Section, Table, Warn, Warnings
+from profiler.report.plots_common import leg_name
 from profiler.report.run_view import run_figures, run_warnings, summary_tables
 from profiler.report.text import ci, headline, metric_label, num, pct
 from profiler.results.comparison import Comparison, MetricRow, PaperView, Power, TokenVolume
@@ -38,7 +39,9 @@ def resolve_runs(paths: Sequence[str] | None, base: Path) -> list[Path]:
     return found
 
 
-def overhead_table(metrics: Sequence[MetricRow]) -> Table:
+def overhead_table(
+    metrics: Sequence[MetricRow], leg: str | None = None, reference: str | None = None
+) -> Table:
     rows = []
     for r in metrics:
         sig = r.significant
@@ -54,7 +57,7 @@ def overhead_table(metrics: Sequence[MetricRow]) -> Table:
             ]
         )
     return Table(
-        "Overhead of TEE on vs TEE off",
+        f"Overhead of {leg_name(leg or 'on')} vs {leg_name(reference or 'off')}",
         OVERHEAD_COLUMNS,
         rows,
         note="Latency: (on − off)/off. Throughput: (off − on)/off. Positive = the TEE costs. "
@@ -222,7 +225,8 @@ SECTIONS: Registry[SectionBuilder] = Registry("comparison report section")
 @SECTIONS.register("overhead")
 def _overhead_section(ctx: ComparisonContext) -> Section:
     metrics = ctx.cmp.metrics
-    main = Section("Overhead").add(overhead_table(metrics), method_paragraph(ctx.cmp))
+    main = Section("Overhead").add(
+        overhead_table(metrics, ctx.cmp.leg, ctx.cmp.reference), method_paragraph(ctx.cmp))
     if metrics:
         main.add(FigureBlock(f"{ctx.prefix}overhead", "Overhead per metric",
                              lambda: plots_latency.overhead_bars(metrics),
