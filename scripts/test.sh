@@ -4,5 +4,5 @@
 #   scripts/test.sh -m "not integration and not slow"     # the fast tier only (< 2 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+SETUP_EXTRAS="${SETUP_EXTRAS:-cpu,dev,ray}" scripts/setup.sh  # ray: the cluster tests (a real Ray cluster)
 exec .venv/bin/python -m pytest "$@"

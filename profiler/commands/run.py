@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from profiler.cluster.options import add_cluster_arguments
 from profiler.flags import add_workload_flags
 
 DESCRIPTION = """\
@@ -23,6 +24,12 @@ examples:
       --input-len 128 --output-len 64 --concurrency 16 --num-requests 200 --out runs/
   tee-llm-prof run --endpoint http://10.0.0.5:8000 --served-model llama --label on \\
       --dataset sharegpt:ShareGPT_V3.json --request-rate 4 --num-requests 1000 --out runs/
+  tee-llm-prof run --endpoint http://10.0.0.5:8000 --served-model llama --cluster 10.0.0.7:6379 \\
+      --workers 8 --placement spread --concurrency 512 --num-requests 20000 --out runs/
+
+With --cluster the workers are Ray actors on the cluster's nodes, each running this tool's own
+load process; requests.parquet says which node and worker sent each request, and the manifest
+records each worker's clock offset and its own client-health verdict (docs/cluster.md).
 """
 
 #: `run` sends one workload once: no load-point list (one --request-rate) and no blocks.
@@ -52,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         help="client processes (each its own event loop and core) for very high load",
     )
+    add_cluster_arguments(p, workers=False)
     p.add_argument(
         "--allow-model-mismatch",
         action="store_true",
@@ -70,6 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from profiler.cluster.options import cluster_options
     from profiler.config import WorkloadSpec
     from profiler.errors import UserError
     from profiler.experiment.legs import Leg
@@ -95,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     for line in check_legs([leg], allow_mismatch=args.allow_model_mismatch, tls=tls):
         print(f"warning: {line}", file=sys.stderr)
     client = ClientOptions(
-        workers=args.workers, progress=not args.no_progress, tls_ca=args.ca_cert, tls_verify=not args.insecure
+        workers=args.workers, progress=not args.no_progress, tls_ca=args.ca_cert,
+        tls_verify=not args.insecure, cluster=cluster_options(args),
     )
     with sigterm_as_interrupt():
         path = execute(

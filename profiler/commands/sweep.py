@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from profiler.capacity.saturation import SaturationPolicy
+from profiler.cluster.options import add_cluster_arguments, cluster_options
 from profiler.errors import UserError
 from profiler.flags import add_workload_flags
 
@@ -89,6 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sat.add_argument("--max-lag-ms", type=float, default=SaturationPolicy.max_lag_ms,
                      help="open loop: stop when p99 client lag exceeds this (default 500 ms)")
     sat.add_argument("--no-stop", action="store_true", help="run every load point even past saturation")
+    add_cluster_arguments(p.add_argument_group("load workers (default: one process on this host)"))
     p.add_argument("--out", default="sweeps", help="parent directory of the sweep (default: sweeps/)")
     p.add_argument("--sweep-id", help="name of the sweep directory (default: timestamp-sweep-model-xxxx)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -147,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.out) / sweep_id
     if (path / "sweep.json").exists():
         raise UserError(f"{path} already holds a sweep; choose another --sweep-id or --out")
-    executor = llm_executor(args.model, ClientOptions(progress=not args.no_progress))
+    if args.workers < 1:
+        raise UserError("--workers must be >= 1")
+    client = ClientOptions(progress=not args.no_progress, workers=args.workers, cluster=cluster_options(args))
+    executor = llm_executor(args.model, client)
     with sigterm_as_interrupt():
         try:
             with resolve_legs(entry, args.tee_on, args.tee_off, key=args.model, log_dir=path / "engine",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from profiler.cluster.options import add_cluster_arguments
 from profiler.flags import add_workload_flags
 
 #: The workload flags a profile offers (the service passes the same ones).
@@ -83,4 +84,5 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="with --target-ci: never more blocks per load point than this (default 200)",
     )
+    add_cluster_arguments(p.add_argument_group("load workers (default: one process on this host)"))
     p.add_argument("--no-report", action="store_true", help="skip the reports (md/html/png)")

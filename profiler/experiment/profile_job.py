@@ -15,6 +15,7 @@ from rich.console import Console
 
 from catalog.metrics import compared
 from profiler.analysis.evidence import contradictions
+from profiler.cluster.options import cluster_options
 from profiler.config import ModelEntry, WorkloadSpec, check_leg_name, get_model
 from profiler.controls.proxy import Cost, parse_cost
 from profiler.errors import UserError
@@ -38,6 +39,7 @@ from profiler.experiment.profile import (
     llm_executor,
     run_profile,
 )
+from profiler.experiment.request import ClientOptions
 from profiler.experiment.signals import interruption_reason, sigterm_as_interrupt
 from profiler.flags import overrides, resolve_workload
 from profiler.results.evidence import LegEvidence
@@ -131,6 +133,7 @@ class ProfileJob:
     precision: Precision | None = None
     evidence: dict[str, LegEvidence] = field(default_factory=dict)
     allow_mismatch: bool = False
+    client: ClientOptions = field(default_factory=ClientOptions)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ProfileJob:
@@ -178,6 +181,10 @@ class ProfileJob:
                 )
         precision = _precision(args, len(workload.request_rates))
         evidence = parse_evidence_args(getattr(args, "leg_evidence", []) or [])
+        workers = int(getattr(args, "workers", 1) or 1)
+        if workers < 1:
+            raise UserError("--workers must be >= 1")
+        client = ClientOptions(workers=workers, cluster=cluster_options(args))
         unknown = sorted(set(evidence) - set(planned))
         if unknown:
             raise UserError(f"--leg-evidence {', '.join(unknown)}: no such leg ({', '.join(planned)})")
@@ -199,6 +206,7 @@ class ProfileJob:
             precision,
             evidence,
             bool(getattr(args, "allow_model_mismatch", False)),
+            client,
         )
 
 
@@ -258,7 +266,7 @@ def run_job(job: ProfileJob) -> int:
                     writer,
                     legs,
                     job.workload,
-                    llm_executor(job.model),
+                    llm_executor(job.model, job.client),
                     console=console,
                     precision=_target(job, legs, console),
                     at_once=job.at_once,

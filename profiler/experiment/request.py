@@ -28,6 +28,7 @@ from loadgen.runner import RunResult, RunSpec, StopFlag, run
 from loadgen.schedule import schedule_name
 from loadgen.tokenizer import TokenCounter, resolve_counter
 from loadgen.workload import DatasetArgs, Prompt, build_prompts
+from profiler.cluster.options import ClusterOptions
 from profiler.config import WorkloadSpec
 from profiler.env import fingerprint
 from profiler.errors import UserError
@@ -51,6 +52,17 @@ class ClientOptions:
     progress: bool = True
     tls_ca: str | None = None
     tls_verify: bool = True
+    cluster: ClusterOptions | None = None  # the workers run on this Ray cluster (profiler.cluster)
+
+
+def _runner(client: ClientOptions) -> Callable[..., RunResult]:
+    """The local runner, or the Ray one when the client has a cluster (imported only then)."""
+    if client.cluster is None:
+        return run
+    from profiler.cluster.runner import run_on_cluster
+
+    options = client.cluster
+    return lambda spec, **kw: run_on_cluster(spec, options, **kw)
 
 
 @dataclass(frozen=True)
@@ -182,6 +194,7 @@ def execute(req: RunRequest) -> Path:
         "loadgen": {
             "client": CLIENT,
             "workers": client.workers,
+            "cluster": client.cluster.address if client.cluster else None,
             "schedule": workload.schedule or schedule_name(req.request_rate, workload.burstiness),
             "warmup_requests": len(warm),
             "tls": {"ca": client.tls_ca, "verify": client.tls_verify}
@@ -200,7 +213,10 @@ def execute(req: RunRequest) -> Path:
     result: RunResult | None = None
     try:
         with tele, _progress_bar(client.progress, f"{leg.name} rate={req.request_rate:g}") as bar:
-            result = run(spec, progress=bar, stop=req.stop)
+            result = _runner(client)(spec, progress=bar, stop=req.stop)
+    except UserError as exc:  # e.g. the cluster cannot place the workers: nothing was sent
+        _stopped_early(writer, tele, str(exc))
+        raise
     except ConnectionError as exc:
         _stopped_early(writer, tele, f"cannot reach endpoint: {exc}")
         raise UserError(f"cannot reach {leg.base_url}: {exc}; is the server up?") from None
@@ -247,6 +263,7 @@ def _save(
         wall_anchor=result.wall_anchor,
         telemetry=tele.summary(),
         t0_ns=result.t0_ns,
+        cluster=getattr(result, "cluster", None),
         connections={
             "opened": int(connect.size),
             "mean_connect_ms": float(connect.mean()) if connect.size else None,

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from catalog.metrics import summary_keys
 from loadgen.health import SUMMARY_KEYS as HEALTH_KEYS
+from profiler.results.cluster import ClusterRun
 from profiler.results.evidence import LegEvidence
 from profiler.results.files import Rate, ResultFile, Strict
 
@@ -85,6 +86,7 @@ class RunManifest(ResultFile):
     telemetry: dict[str, Any] | None = None
     connections: dict[str, Any] | None = None
     experiment: ExperimentRef | None = None
+    cluster: ClusterRun | None = None  # Ray: the workers of a distributed run, or a fleet run's node
     suite: dict[str, Any] | None = None  # suites: name, resolved parameters, repetitions
     # imports from other tools
     source: ImportSource | None = None
@@ -226,6 +228,7 @@ REQUEST_TABLE: dict[str, tuple[str, str]] = {
     "max_tokens": ("int64", "max_tokens asked for (with ignore_eos)"),
     "n_events": ("int64", "content events received"),
     "warmup": ("bool", "a warm-up request (never in the results)"),
+    "node": ("string", "cluster runs only: the Ray node (IP) of the worker that sent it"),
 }
 
 
