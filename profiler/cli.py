@@ -103,6 +103,7 @@ def _main(raw: list[str]) -> int:
     selected = args_list[0] if args_list and not args_list[0].startswith("-") else None
     parser = build_parser(selected)
     args = parser.parse_args(args_list)
+    args._argv = args_list  # what was typed: fleet commands re-run it on every node
     if not getattr(args, "_command", None):
         parser.print_help()
         return 0

@@ -26,6 +26,7 @@ from profiler import __version__
 from profiler.analysis import paper, quality, stats, token_volume
 from profiler.analysis.blocks import pair_blocks
 from profiler.analysis.legs import LegData, load_leg, run_info
+from profiler.analysis.nodes import llm_node_rows
 from profiler.analysis.overhead import block_log_ratios, metric_rows, run_values
 from profiler.analysis.power import TARGETS, block_power, block_seconds, run_power
 from profiler.results.comparison import Comparison, LegRuns, Method, MetricRow, TokenVolume, Warn
@@ -155,7 +156,8 @@ def compare_legs(
             blocks=len(blocks) if blocks else None,
             pilot_blocks=pilot,
         ),
-        metrics=[MetricRow(**m) for m in metrics],
+        metrics=(rows := [MetricRow(**m) for m in metrics]),
+        nodes=llm_node_rows(on.frame, off.frame, rows),
         paper_compat=paper.paper_view(on.frame, off.frame) if paper_compat else None,
         token_volume=TokenVolume.model_validate(volume),
         warnings=[Warn(**w) for w in warnings],

@@ -22,7 +22,14 @@ examples:
   tee-llm-prof suite net --url http://10.0.0.5:8080/ --url https://10.0.0.5:8443/ \\
       --concurrency 8,32 --label on --out runs/
   tee-llm-prof suite zk --threads 4 --label on --out runs/
+  tee-llm-prof suite cpu --label on --out runs/on --cluster 10.0.0.7:6379 --gpu-nodes-only
+                                         the same suite on every (GPU) node of a Ray cluster
   tee-llm-prof suite NAME --help        the options of one suite
+
+With --cluster ADDRESS each node of the Ray cluster runs this same command itself (a Ray task
+starts it there; the ray extra and the same version on every node) and sends its run directory
+back: --out receives one run directory per node, whose manifest names the node (cluster.node).
+`compare` then shows the nodes as a dimension: each node's values and how far they spread.
 """
 
 
@@ -31,6 +38,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="directory that receives the run directory")
     p.add_argument("--repeats", type=int, default=1,
                    help="repetitions inside this run (CIs in compare need >= 2 per leg; default 1)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run this suite on every node of the Ray cluster at ADDRESS (one run directory "
+                   "per node)")
+    p.add_argument("--gpu-nodes-only", action="store_true",
+                   help="with --cluster: only the nodes whose Ray resources include a GPU")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
             print("\nrun one with: tee-llm-prof suite NAME --label on|off --out DIR", file=sys.stderr)
         return 0
     suite = SUITES.get(args.suite)
+    if getattr(args, "cluster", None):
+        return _fleet(args)
+    if getattr(args, "gpu_nodes_only", False):
+        raise UserError("--gpu-nodes-only only applies with --cluster ADDRESS")
     try:
         if suite.run is not None:
             return int(suite.run(args) or 0)
@@ -76,6 +92,28 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(path)
     print(path)
     return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    """The suite on every node; its run directories land in --out as the nodes answer."""
+    from rich.console import Console
+
+    from profiler.cluster.fleet import without_options
+    from profiler.cluster.fleet_commands import suite_fleet
+    from profiler.report import show
+    from profiler.report.model import Table
+
+    argv = without_options(args._argv, {"--cluster": 1, "--out": 1, "--gpu-nodes-only": 0})
+    rows, failed = [], 0
+    for node, dirs, why in suite_fleet(args.cluster, argv, args.out, gpu_only=args.gpu_nodes_only):
+        failed += bool(why) or not dirs
+        where = ", ".join(str(d) for d in dirs) or "—"
+        rows.append([node.ip, node.hostname or "—", where, why or "complete"])
+    show(Console(), Table(f"suite {args.suite} on {len(rows)} nodes of {args.cluster}",
+                          ["node", "host", "run directory", "status"], rows, align=["l"] * 4))  # fmt: skip
+    if failed:
+        print(f"error: {failed} of {len(rows)} nodes have no complete run (see the table)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _print_summary(path: Path) -> None:

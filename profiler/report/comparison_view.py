@@ -234,6 +234,32 @@ def _overhead_section(ctx: ComparisonContext) -> Section:
     return main
 
 
+@SECTIONS.register("nodes")
+def _nodes_section(ctx: ComparisonContext) -> Section | None:
+    """The nodes as a dimension: each node's value per leg, against the pooled reference leg."""
+    nodes = ctx.cmp.nodes
+    if not nodes:
+        return None
+    names = {"on": leg_name(ctx.cmp.leg or "on"), "off": leg_name(ctx.cmp.reference or "off")}
+    label = {m.metric: (m.metric if m.suite else metric_label(m.metric)) for m in ctx.cmp.metrics}
+    rows = [
+        [label.get(n.metric, n.metric), names[n.leg], n.node, num(n.value), str(n.n),
+         pct(n.vs_reference_pct, 2)]
+        for n in nodes
+    ]
+    return Section("Nodes").add(
+        Table(
+            "Per node",
+            ["metric", "leg", "node", "value", "n", f"vs pooled {names['off']}"],
+            rows,
+            align=["l", "l", "l", "r", "r", "r"],
+            note=f"Each node's own mean (n: repetitions, or requests a client node sent); the last column is "
+            f"its overhead against all of {names['off']} pooled. The {names['off']} nodes' own spread is "
+            "the fleet's noise floor; a TEE node far outside it is an outlier, not the TEE's cost.",
+        )
+    )
+
+
 #: The metrics a precision table shows (the headline ones a profile's target applies to).
 POWER_METRICS = ("mean_ttft_ms", "mean_tpot_ms", "mean_itl_ms", "mean_e2el_ms", "steady_output_throughput",
                  "output_throughput")

@@ -72,6 +72,41 @@ def validation_blocks(result: Mapping[str, Any]) -> list[Table | Paragraph]:
     return blocks
 
 
+#: The checks a fleet table shows a column for (the rest are in each node's --json).
+FLEET_CHECKS = ("nvml_cc_state", "gpus_ready", "guest_markers", "attestation_report")
+
+
+def _check_cell(c: Mapping[str, Any] | None) -> str:
+    if c is None:
+        return "—"
+    return f"{STATUS[c['status']]} ({c['observed']})" if c.get("observed") else STATUS[c["status"]]
+
+
+def fleet_validation_blocks(fleet: Mapping[str, Any]) -> list[Table | Paragraph]:
+    """``validate --cluster``: one row per node, the key checks, the node's verdict."""
+    rows = []
+    for n in fleet["nodes"]:
+        node = n["node"]
+        checks = {c["name"]: c for c in (n.get("result") or {}).get("checks", [])}
+        cells = [_check_cell(checks.get(name)) for name in FLEET_CHECKS]
+        verdict = n.get("verdict") or f"no answer: {n.get('error')}"
+        rows.append([node["ip"], node.get("hostname") or "—", f"{node.get('gpus', 0):g}", *cells,
+                     f"{verdict} (exit {n['exit_code']})"])  # fmt: skip
+    only = ", GPU nodes only" if fleet.get("gpu_nodes_only") else ""
+    table = Table(
+        f"CC-mode validation on {len(rows)} nodes of {fleet['cluster']} (expect {fleet['expect']}{only})",
+        ["node", "host", "GPUs (Ray)", *FLEET_CHECKS, "verdict"],
+        rows,
+        align=["l"] * (4 + len(FLEET_CHECKS)),
+        note="each node ran `tee-llm-prof validate --json` itself; --json prints every check of every node",
+    )
+    holds = sum(1 for n in fleet["nodes"] if n["exit_code"] == 0)
+    words = {0: "the expectation holds on every node with a GPU", 1: "it does not hold on every node",
+             3: "no node has an NVIDIA GPU: GPU CC mode cannot be validated"}  # fmt: skip
+    return [table, Paragraph(f"{words[fleet['exit_code']]} ({holds} of {len(rows)} hold; exit "
+                             f"{fleet['exit_code']})", emphasis=True)]  # fmt: skip
+
+
 def models_table(title: str, rows: Sequence[Mapping[str, Any]]) -> Table:
     body = []
     for r in rows:

@@ -56,3 +56,25 @@ class ClusterRun(Strict):
     start_margin_ns: int | None = None  # the common start lay this far after the last worker was ready
     workers: list[ClusterWorker] = Field(default_factory=list)
     node: ClusterNode | None = None  # fleet runs: the node this run directory measured
+
+
+class NodeValidation(Strict):
+    """One node's ``validate --json``, or why it has none."""
+
+    node: ClusterNode
+    exit_code: int  # the node's own exit code (1 when it gave no answer)
+    verdict: str | None = None
+    summary: str | None = None
+    result: dict[str, Any] | None = None  # the node's validate --json, unchanged
+    error: str | None = None  # the node gave no answer: why
+
+
+class FleetValidation(Strict):
+    """``validate --cluster ADDRESS --json``: every node's validation and the fleet's verdict."""
+
+    kind: str = "fleet-validate"
+    cluster: str
+    expect: str
+    gpu_nodes_only: bool = False
+    nodes: list[NodeValidation] = Field(default_factory=list)
+    exit_code: int  # 0 every node holds; 1 one does not or gave no answer; 3 none has a GPU

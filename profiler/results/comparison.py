@@ -36,6 +36,18 @@ class MetricRow(Strict):
     case: str | None = None
 
 
+class NodeRow(Strict):
+    """One node's value of one metric in one leg, when the runs came from several nodes (fleet
+    suites, or a distributed run's client nodes): the nodes as a dimension of the comparison."""
+
+    leg: str  # "on" or "off" (the comparison's two sides)
+    node: str  # the node's address (manifest cluster.node, or requests.parquet ``node``)
+    metric: str  # the metric row's key (MetricRow.metric)
+    value: float | None  # that node's mean
+    n: int  # repetitions (suites) or requests (LLM) behind it
+    vs_reference_pct: float | None  # overhead of this node's value against the pooled reference leg
+
+
 class Method(Strict):
     bootstrap: str  # the design: blocks | paired | independent | repetitions
     n_boot: int | None  # None: no resampling (t-intervals only)
@@ -198,6 +210,7 @@ class Comparison(ResultFile):
     warnings: list[Warn] = Field(default_factory=list)
     environment: dict[str, dict[str, Any]] = Field(default_factory=dict)
     power: Power | None = None
+    nodes: list[NodeRow] = Field(default_factory=list)  # empty unless runs came from several nodes
 
     def row(self, key: str) -> MetricRow | None:
         """The row of one metric key (``mean_ttft_ms``), or None."""

@@ -24,6 +24,7 @@ import pandas as pd
 
 from profiler import __version__
 from profiler.analysis import stats
+from profiler.analysis.nodes import suite_node_rows
 from profiler.errors import UserError
 from profiler.results.comparison import Comparison, Method, MetricRow, Warn
 from profiler.store import COMPARISON, Run, is_run_dir, list_runs, read_run, utc_now
@@ -164,6 +165,8 @@ def compare_suite_dirs(
     if not all(is_suite_run(r) for r in [*on_runs, *off_runs]):
         raise UserError("every run given must be a suite run (manifest kind other than 'llm')")
     rows = compare_suite_runs(on_runs, off_runs)
+    metric_rows = [MetricRow(**r) for r in rows]
+    frames = {"on": _results(on_runs), "off": _results(off_runs)}
     result = Comparison(
         subject=on_runs[0].manifest.kind,
         tool_version=__version__,
@@ -174,8 +177,9 @@ def compare_suite_dirs(
         off_runs=[str(r.path) for r in off_runs],
         method=Method(bootstrap="repetitions", n_boot=None, confidence=stats.CONFIDENCE, seed=None,
                       interval="Welch t on log per-repetition values"),
-        metrics=[MetricRow(**r) for r in rows],
+        metrics=metric_rows,
         warnings=[Warn(**w) for w in _warnings(rows, on_runs, off_runs)],
+        nodes=suite_node_rows(on_runs, off_runs, frames, metric_rows),
         environment={"on": on_runs[0].manifest.environment, "off": off_runs[0].manifest.environment},
     )
     out = Path(out)

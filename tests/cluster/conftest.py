@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.ray_cluster import Cluster, ray_cluster
+from tests.support.servers import ROOT
+
+#: The second node plays a GPU host: Ray sees one GPU there, and validate reads a recorded
+#: H100 with CC off (an NVML replay file) instead of this machine's (absent) driver.
+GPU_NODE_ARGS = {1: ["--num-gpus", "1"]}
+GPU_NODE_ENV = {1: {"TEE_LLM_PROF_NVML_REPLAY": str(ROOT / "tests/fixtures/nvml/h100_cc_off.json")}}
 
 IN_NETNS = "TEE_LLM_PROF_IN_NETNS"
 
@@ -27,8 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Two Ray nodes (127.0.0.1 head, 127.0.0.2) shared by the tests that do not kill one."""
-    with ray_cluster(tmp_path_factory.mktemp("ray-logs")) as c:
+    """Two Ray nodes (127.0.0.1 head, 127.0.0.2 with a GPU) shared by the tests that do not kill one."""
+    with ray_cluster(
+        tmp_path_factory.mktemp("ray-logs"), node_args=GPU_NODE_ARGS, node_env=GPU_NODE_ENV
+    ) as c:
         yield c
 
 

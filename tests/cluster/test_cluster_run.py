@@ -21,7 +21,7 @@ SEND_MEDIAN_MS = 10.0
 
 def cli(cluster: Cluster, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "profiler.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=cluster.env())  # fmt: skip
+                          text=True, timeout=timeout, env={**cluster.env(), "COLUMNS": "250"})  # fmt: skip
 
 
 def only_run(out: Path) -> Path:

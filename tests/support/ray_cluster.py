@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,12 +53,12 @@ class Cluster:
         return {**os.environ, **ENV, "PYTHONPATH": str(ROOT)}
 
 
-def _start(ip: str, log: Path, *args: str) -> Node:
+def _start(ip: str, log: Path, *args: str, env: Mapping[str, str] | None = None) -> Node:
     cmd = [RAY, "start", "--block", "--node-ip-address", ip, "--num-cpus", "2", "--object-store-memory",
            "100000000", "--disable-usage-stats", *args]  # fmt: skip
     out = log.open("wb")
     proc = subprocess.Popen(pid_namespace(cmd), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, **ENV, "PYTHONPATH": str(ROOT)})  # fmt: skip
+                            env={**os.environ, **ENV, "PYTHONPATH": str(ROOT), **(env or {})})  # fmt: skip
     return Node(ip, proc, log)
 
 
@@ -76,17 +76,46 @@ def alive_nodes(address: str, timeout_s: float = 60.0) -> int:
 
 
 @contextlib.contextmanager
-def ray_cluster(logs: Path, n_nodes: int = 2, timeout_s: float = 90.0) -> Iterator[Cluster]:
-    """Start a head and ``n_nodes - 1`` workers; yield once all are alive; kill them all after."""
+def ray_cluster(
+    logs: Path,
+    n_nodes: int = 2,
+    timeout_s: float = 90.0,
+    node_args: Mapping[int, Sequence[str]] | None = None,
+    node_env: Mapping[int, Mapping[str, str]] | None = None,
+) -> Iterator[Cluster]:
+    """Start a head and ``n_nodes - 1`` workers; yield once all are alive; kill them all after.
+
+    ``node_args`` / ``node_env``: extra ``ray start`` arguments and environment per node (0 is
+    the head), e.g. ``--num-gpus 1`` or an NVML replay file for one node.
+    """
+    args, envs = node_args or {}, node_env or {}
     logs.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cluster = Cluster(f"127.0.0.1:{port}")
     try:
         cluster.nodes.append(
-            _start("127.0.0.1", logs / "head.log", "--head", "--port", str(port), "--include-dashboard=false")
+            _start(
+                "127.0.0.1",
+                logs / "head.log",
+                "--head",
+                "--port",
+                str(port),
+                "--include-dashboard=false",
+                *args.get(0, ()),
+                env=envs.get(0),
+            )
         )
         for k in range(2, n_nodes + 1):
-            cluster.nodes.append(_start(f"127.0.0.{k}", logs / f"node{k}.log", "--address", cluster.address))
+            cluster.nodes.append(
+                _start(
+                    f"127.0.0.{k}",
+                    logs / f"node{k}.log",
+                    "--address",
+                    cluster.address,
+                    *args.get(k - 1, ()),
+                    env=envs.get(k - 1),
+                )
+            )
         deadline = time.monotonic() + timeout_s
         while alive_nodes(cluster.address) < n_nodes:
             dead = [n for n in cluster.nodes if n.proc.poll() is not None]
