@@ -83,9 +83,22 @@ def entry() -> None:
     """The console script: run the command, then exit with its code. Once the command is over a
     late Ctrl-C or SIGTERM would only turn the exit into a kill, so they are ignored (only here:
     callers of :func:`main` in-process keep their own handlers, and so do their children)."""
+    _stoppable()
     code = main()
     _quiet_exit()
     sys.exit(code)
+
+
+def _stoppable() -> None:
+    """Ctrl-C and cancel (SIGINT) must stop a run and save it, even when the parent started this
+    process with SIGINT ignored or blocked (both survive exec: a Ray worker, a script's background
+    job), where Python would leave it so."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a blocked mask is inherited too (a thread of a Ray actor blocks them for its own C++ loop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _quiet_exit() -> None:

@@ -44,6 +44,8 @@ def serve(conn: Connection) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # the actor's thread that started this process had them blocked, and a mask survives exec
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     kind, share = conn.recv()
     if kind != "share":
         conn.send(("error", f"expected a share, got {kind!r}"))

@@ -22,6 +22,13 @@ example:
   curl -H "Authorization: Bearer $TOKEN" -d '{"model": "tiny-llama", "num_requests": 50}' \\
        http://127.0.0.1:8765/api/profiles
   open http://127.0.0.1:8765/?token=$TOKEN     # the dashboard (sets a session cookie)
+  tee-llm-prof serve --cluster 10.0.0.7:6379 --cluster-node 10.0.0.8
+                                                # each profile runs on that Ray node
+
+With --cluster each job's profile runs on a node of that Ray cluster (the ray extra and the same
+version there); the service keeps a local process per job that forwards cancel and shutdown to
+it and copies its profile directory back every few seconds, so progress, results, cancel and
+restart work as for a local profile (docs/cluster.md).
 """
 
 
@@ -39,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="after a cancel's SIGINT, seconds to let the profile save before SIGKILL")
     p.add_argument("--paused", action="store_true",
                    help="start with the queue paused (accept jobs, run none until resumed)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run each profile on a node of the Ray cluster at ADDRESS instead of here")
+    p.add_argument("--cluster-node", metavar="IP",
+                   help="with --cluster: the node to run profiles on (default: any with a free CPU)")
     p.add_argument("--secure-cookie", action="store_true",
                    help="mark the dashboard cookie Secure (when a TLS proxy fronts the service)")  # fmt: skip
 
@@ -54,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be 1..65535, got {args.port}")
     if args.cancel_grace_s <= 0:
         raise UserError("--cancel-grace-s must be > 0")
+    if args.cluster_node and not args.cluster:
+        raise UserError("--cluster-node only applies with --cluster ADDRESS")
+    if args.cluster:
+        from profiler.cluster.connect import check_reachable, require_ray
+
+        require_ray()
+        check_reachable(args.cluster)  # fail now, not at the first job
     models = models_path(args.models).resolve()
     known = load_models(models)  # fail now, not at the first submission
     data: Path = args.data.resolve()
@@ -71,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         cancel_grace_s=args.cancel_grace_s,
         paused=args.paused,
         secure_cookie=args.secure_cookie,
+        cluster=args.cluster,
+        cluster_node=args.cluster_node,
     )
     app = create_app(config)
     print(f"token: {token_file}" + (" (new, mode 0600)" if created else ""), flush=True)

@@ -40,6 +40,8 @@ class ServiceConfig:
     paused: bool = False
     max_body: int = MAX_BODY
     secure_cookie: bool = False
+    cluster: str | None = None  # run each profile on a node of this Ray cluster (serve --cluster)
+    cluster_node: str | None = None  # that node (default: any with a free CPU)
     # how a job becomes a command line; the real `tee-llm-prof profile` unless a test of the
     # queue itself swaps in another real program
     command: CommandFactory | None = field(default=None, repr=False)
@@ -104,7 +106,7 @@ def create_app(config: ServiceConfig) -> web.Application:
     runner = JobRunner(
         store,
         data,
-        config.command or profile_command(config.models_path),
+        config.command or profile_command(config.models_path, config.cluster, config.cluster_node),
         cancel_grace_s=config.cancel_grace_s,
         poll_s=config.poll_s,
         paused=config.paused,

@@ -35,22 +35,24 @@ log = logging.getLogger("tee_llm_prof.service")
 
 CommandFactory = Callable[[J.Job, Path], Sequence[str]]
 
-def profile_command(models_path: Path) -> CommandFactory:
+def profile_command(models_path: Path, cluster: str | None = None, node: str | None = None) -> CommandFactory:
     """The real command: ``python -m profiler.cli profile --model KEY --models PATH ...``.
 
     Only the model key and validated workload values reach the command line; targets come from
-    models.yaml. (``python -m`` rather than the console script: it needs no PATH.)"""
+    models.yaml. (``python -m`` rather than the console script: it needs no PATH.) With a
+    ``cluster`` the same profile runs on a node of that Ray cluster (``node``, or any) through
+    :mod:`profiler.cluster.dispatch`, which stays the job's local process: cancel, shutdown and
+    orphan recovery reach it exactly as they reach a local profile, and it forwards them."""
 
     def build(job: J.Job, out: Path) -> list[str]:
-        cmd = [
-            sys.executable, "-m", "profiler.cli", "profile",
-            "--model", job.model,
-            "--models", str(models_path),
-            "--out", str(out),
-            "--profile-id", job.id,
-        ]  # fmt: skip
+        profile = ["profile", "--model", job.model, "--models", str(models_path), "--profile-id", job.id]
         # the CLI's own flags, generated from WorkloadSpec (profiler.flags)
-        return cmd + to_argv({f: job.request[f] for f in PROFILE_FIELDS if job.request.get(f) is not None})
+        profile += to_argv({f: job.request[f] for f in PROFILE_FIELDS if job.request.get(f) is not None})
+        if cluster is None:
+            return [sys.executable, "-m", "profiler.cli", *profile, "--out", str(out)]
+        where = ["--node", node] if node else []
+        return [sys.executable, "-m", "profiler.cluster.dispatch", "--cluster", cluster, *where,
+                "--out", str(out), "--ship", str(models_path), "--", *profile]  # fmt: skip
 
     return build
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -103,3 +104,36 @@ def test_a_node_lost_mid_run_is_recorded_and_nothing_is_lost(own_cluster: Cluste
     (w1,) = [w for w in run.manifest.cluster.workers if w.worker == 1]  # type: ignore[union-attr]
     assert w1.lost and w1.node.ip == "127.0.0.2"
     assert "lost" in err or "incomplete" in err, err
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_what_they_measured(cluster: Cluster, tmp_path: Path) -> None:
+    with gt_server("--ttft-ms", "20", "--itl-ms", "40") as url:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "profiler.cli", "run", "--endpoint", url, "--served-model", "gt-model",
+             "--label", "off", "--input-len", "8", "--output-len", "25", "--num-requests", "200",
+             "--concurrency", "8", "--cluster", cluster.address, "--workers", "2", "--no-progress",
+             "--out", str(tmp_path)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env(),
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 90
+            while len(gt_log(url)["requests"]) < 24:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.1)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            took = time.monotonic() - t0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130, err
+    assert took < 20, took  # the workers stopped: not the ~25 s the rest of the schedule takes
+    run = read_run(only_run(tmp_path))
+    assert run.manifest.status == "incomplete" and (run.manifest.reason or "").startswith("interrupted"), err
+    req = run.requests
+    assert 0 < len(req) < 200  # as a local run: what was sent (the rest never was)
+    for w in (0, 1):  # both workers' records came back, on their own nodes
+        mine = req[req["worker"] == w]
+        assert int(mine["ok"].sum()) > 0 and mine["node"].nunique() == 1
