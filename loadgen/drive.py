@@ -72,8 +72,11 @@ def _resolve_now(fut: asyncio.Future[int]) -> None:
         fut.set_result(perf_counter_ns())
 
 
-async def _probe_loop_lag(out: list[int]) -> None:
+async def _probe_loop_lag(out: list[int], from_ns: int = 0) -> None:
     loop = asyncio.get_running_loop()
+    wait_ns = from_ns - perf_counter_ns()
+    if wait_ns > 0:  # the loop idles until the common start: nothing to measure before it
+        await asyncio.sleep(wait_ns / 1e9)
     while True:
         await asyncio.sleep(PROBE_INTERVAL_S)
         fut: asyncio.Future[int] = loop.create_future()
@@ -191,8 +194,10 @@ async def drive(
     if share.duration_s:
         sender.deadline = t0 + int(share.duration_s * 1e9)
     lag: list[int] = []
-    cpu0, wall0 = time.process_time(), perf_counter_ns()
-    probe = asyncio.ensure_future(_probe_loop_lag(lag))
+    # the client's own CPU share and loop lag are those of the measured window, from t0: a
+    # common start lies up to a margin ahead (workers, Ray), and idling until then is no load
+    cpu0, wall0 = time.process_time(), max(perf_counter_ns(), t0)
+    probe = asyncio.ensure_future(_probe_loop_lag(lag, t0))
     try:
         await sender.run(t0)
     finally:

@@ -270,7 +270,7 @@ def _merge(
             why = f"worker {k} on node {w.node.ip} failed: {w.error}"
         records.extend(merge.lost_records(w.share, why))
         reasons.append(f"{why} ({len(w.share.indices)} requests recorded failed)")
-    if not parts:
+    if not parts and not any(w.lost for w in workers):  # none started: the endpoint, as a local run
         raise ConnectionError("; ".join(reasons) or "no worker returned results")
     frame = merge.with_node_column(to_frame(records), where)
     open_loop = math.isfinite(spec.request_rate)
@@ -317,7 +317,7 @@ def _merge(
         sigint=sigint.is_set(),
         health=merge.combine_health(overall, per_worker, where),
         wall_anchor={"wall_ns": d_wall, "perf_ns": d_perf},
-        t0_ns=min(p.t0_ns for p in parts.values()),
+        t0_ns=min((p.t0_ns for p in parts.values()), default=d_perf),  # every worker lost: the driver's
         offsets_ns=offsets,
         connect_ms=[c for p in parts.values() for c in p.connect_ms],
         signal=caught[0] if caught else None,

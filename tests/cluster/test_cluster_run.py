@@ -70,26 +70,32 @@ def test_two_workers_on_two_nodes_measure_like_one_process(cluster: Cluster, tmp
     assert np.median(req["ttft_ms"]) < 30 + SEND_MEDIAN_MS + STAMP_MEDIAN_MS
 
 
-def test_a_node_lost_mid_run_is_recorded_and_nothing_is_lost(own_cluster: Cluster, tmp_path: Path) -> None:
+def _lose_node_mid_run(cluster: Cluster, out: Path, placement: str) -> str:
+    """A run of 40 requests by 2 workers placed so; the second node is killed mid-run. Its stderr."""
     with gt_server("--ttft-ms", "20", "--itl-ms", "40") as url:
         proc = subprocess.Popen(
             [sys.executable, "-m", "profiler.cli", "run", "--endpoint", url, "--served-model", "gt-model",
              "--label", "off", "--input-len", "8", "--output-len", "25", "--num-requests", "40",
-             "--concurrency", "8", "--cluster", own_cluster.address, "--workers", "2", "--placement",
-             "node=127.0.0.1,127.0.0.2", "--no-progress", "--out", str(tmp_path)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=own_cluster.env(),
+             "--concurrency", "8", "--cluster", cluster.address, "--workers", "2", "--placement",
+             placement, "--no-progress", "--out", str(out)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env(),
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 90
             while len(gt_log(url)["requests"]) < 16:  # warm-up done, the measured run under way
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.1)
-            own_cluster.nodes[1].kill()  # the second node, with worker 1 and its load process
+            cluster.nodes[1].kill()  # the second node, with its workers and their load processes
             _, err = proc.communicate(timeout=120)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+    return err
+
+
+def test_a_node_lost_mid_run_is_recorded_and_nothing_is_lost(own_cluster: Cluster, tmp_path: Path) -> None:
+    err = _lose_node_mid_run(own_cluster, tmp_path, "node=127.0.0.1,127.0.0.2")
     run = read_run(only_run(tmp_path))
     assert run.manifest.status == "incomplete", err
     reason = run.manifest.reason or ""
@@ -104,6 +110,18 @@ def test_a_node_lost_mid_run_is_recorded_and_nothing_is_lost(own_cluster: Cluste
     (w1,) = [w for w in run.manifest.cluster.workers if w.worker == 1]  # type: ignore[union-attr]
     assert w1.lost and w1.node.ip == "127.0.0.2"
     assert "lost" in err or "incomplete" in err, err
+
+
+def test_every_worker_lost_is_a_saved_failed_run_that_names_them_not_the_endpoint(
+    own_cluster: Cluster, tmp_path: Path
+) -> None:
+    err = _lose_node_mid_run(own_cluster, tmp_path, "node=127.0.0.2")
+    assert "cannot reach" not in err, err  # the endpoint was fine: the workers' node was lost
+    run = read_run(only_run(tmp_path))
+    assert run.manifest.status == "failed", err  # nothing measured (DESIGN: failed, not incomplete)
+    assert "worker 0 on node 127.0.0.2 lost mid-run" in (run.manifest.reason or "")
+    req = run.requests
+    assert len(req) == 40 and not req["ok"].any() and req["error"].str.contains("lost mid-run").all()
 
 
 def test_ctrl_c_stops_every_worker_and_keeps_what_they_measured(cluster: Cluster, tmp_path: Path) -> None:
