@@ -286,6 +286,33 @@ def _run_workers(
     return done
 
 
+@contextlib.contextmanager
+def watch_stop(stop: StopFlag | None, flag: threading.Event) -> Iterator[None]:
+    """While inside: an external stop flag (service, orchestrator) sets ``flag`` within 50 ms."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            if stop is not None and stop.is_set():
+                flag.set()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def as_interrupted(reasons: list[str], sigint: threading.Event) -> list[str]:
+    """A stop that came from a signal reads ``interrupted…`` (the caller re-raises it after saving)."""
+    if not sigint.is_set():
+        return reasons
+    return [INTERRUPTED + r[len(STOPPED) :] if r.startswith(STOPPED) else r for r in reasons]
+
+
 def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None = None) -> RunResult:
     """Drive ``spec`` to the end (or until stopped); every request is in ``result.frame``."""
     if not spec.prompts:
@@ -300,25 +327,11 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     flag = threading.Event()  # stop sending (Ctrl-C or the caller's stop flag)
     sigint = threading.Event()  # it was a signal: the caller re-raises it after saving
     caught: list[int] = []
-    watcher_done = threading.Event()
-
-    def watch() -> None:  # an external stop flag (service, orchestrator) → our flag
-        while not watcher_done.wait(0.05):
-            if stop is not None and stop.is_set():
-                flag.set()
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        with _sigint_sets(flag, sigint, caught):
-            if len(shares) == 1:
-                parts = [_run_single(spec, shares[0], progress, flag)]
-            else:
-                parts = _run_workers(shares, progress, flag, len(spec.prompts))
-    finally:
-        watcher_done.set()
-        watcher.join()
+    with watch_stop(stop, flag), _sigint_sets(flag, sigint, caught):
+        if len(shares) == 1:
+            parts = [_run_single(spec, shares[0], progress, flag)]
+        else:
+            parts = _run_workers(shares, progress, flag, len(spec.prompts))
     records = [r for part in parts for r in part.records]
     frame = to_frame(records)
     health = client_health(
@@ -331,8 +344,7 @@ def run(spec: RunSpec, progress: Progress | None = None, stop: StopFlag | None =
     reasons = [part.stopped for part in parts if part.stopped]
     if flag.is_set() and not reasons:
         reasons = [STOPPED]
-    if sigint.is_set():
-        reasons = [INTERRUPTED + r[len(STOPPED):] if r.startswith(STOPPED) else r for r in reasons]
+    reasons = as_interrupted(reasons, sigint)
     return RunResult(
         frame=frame,
         interrupted=bool(reasons),

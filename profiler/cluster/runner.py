@@ -31,7 +31,16 @@ from loadgen.dispatch import STOPPED
 from loadgen.drive import Share, ShareResult
 from loadgen.health import client_health
 from loadgen.records import RawRecord, to_frame
-from loadgen.runner import INTERRUPTED, Progress, RunResult, RunSpec, StopFlag, _shares, _sigint_sets
+from loadgen.runner import (
+    Progress,
+    RunResult,
+    RunSpec,
+    StopFlag,
+    _shares,
+    _sigint_sets,
+    as_interrupted,
+    watch_stop,
+)
 from loadgen.schedule import offsets_ns
 from profiler import __version__
 from profiler.cluster import clock, merge
@@ -184,16 +193,6 @@ def run_on_cluster(
     actors = [remote_class(ray).options(**o).remote() for o in placed.options]
     flag, sigint = threading.Event(), threading.Event()
     caught: list[int] = []
-    watching = threading.Event()
-
-    def watch() -> None:
-        while not watching.wait(0.05):
-            if stop is not None and stop.is_set():
-                flag.set()
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     try:
         ids = _identify(ray, actors)
         workers = [
@@ -207,11 +206,9 @@ def run_on_cluster(
         ]
         driver_wall, driver_perf = time.time_ns(), time.perf_counter_ns()
         driver = _Driver(ray, workers, flag, progress, len(spec.prompts))
-        with _sigint_sets(flag, sigint, caught):
+        with watch_stop(stop, flag), _sigint_sets(flag, sigint, caught):
             _drive(ray, driver, workers)
     finally:
-        watching.set()
-        watcher.join()
         for a in actors:
             ray.kill(a)
         placed.release(ray)
@@ -284,8 +281,7 @@ def _merge(
     )
     if flag.is_set() and not any(STOPPED in r for r in reasons):
         reasons.append(STOPPED)
-    if sigint.is_set():
-        reasons = [INTERRUPTED + r[len(STOPPED) :] if r.startswith(STOPPED) else r for r in reasons]
+    reasons = as_interrupted(reasons, sigint)
     info = ClusterRun(
         address=options.address,
         namespace=options.namespace,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -155,3 +156,38 @@ def test_ctrl_c_stops_every_worker_and_keeps_what_they_measured(cluster: Cluster
     for w in (0, 1):  # both workers' records came back, on their own nodes
         mine = req[req["worker"] == w]
         assert int(mine["ok"].sum()) > 0 and mine["node"].nunique() == 1
+
+
+def test_profile_and_sweep_place_their_workers_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """The engine's other drivers take the same --cluster: every run of a profile (and of a sweep)
+    is a distributed run, and the comparison carries the client nodes."""
+    from tests.integration.test_reliability_cli import models_yaml
+
+    with (
+        gt_server("--ttft-ms", "30", "--itl-ms", "5") as on,
+        gt_server("--ttft-ms", "20", "--itl-ms", "5") as off,
+    ):
+        models = models_yaml(tmp_path, on, off, num_requests=16)
+        res = cli(cluster, "profile", "--model", "gt", "--models", str(models), "--out",
+                  str(tmp_path / "p"), "--profile-id", "p1", "--cluster", cluster.address, "--workers", "2",
+                  "--no-report")  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        runs = sorted((tmp_path / "p" / "p1" / "runs").iterdir())
+        assert len(runs) == 4
+        for path in runs:
+            run = read_run(path)
+            info = run.manifest.cluster
+            assert run.complete and info is not None and len(info.workers) == 2
+            assert {str(n) for n in run.requests["node"]} == {"127.0.0.1", "127.0.0.2"}
+        (cmp_file,) = (tmp_path / "p" / "p1" / "compare").rglob("comparison.json")
+        cmp = json.loads(cmp_file.read_text())
+        assert {n["node"] for n in cmp["nodes"]} == {"127.0.0.1", "127.0.0.2"}  # client nodes as a dimension
+        ttft = next(m for m in cmp["metrics"] if m["metric"] == "mean_ttft_ms")
+        assert ttft["overhead_pct"] > 20  # 30 ms against 20 ms of server TTFT
+
+        res = cli(cluster, "sweep", "--model", "gt", "--models", str(models), "--concurrency", "2,4",
+                  "--repeats", "1", "--out", str(tmp_path / "s"), "--sweep-id", "s1", "--cluster",
+                  cluster.address, "--workers", "2", "--no-progress")  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        swept = [p for p in (tmp_path / "s" / "s1").rglob("manifest.json")]
+        assert swept and all(read_run(p.parent).manifest.cluster is not None for p in swept)

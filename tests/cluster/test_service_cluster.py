@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from tests.integration.test_service_e2e import SLOW, _started, final, models_yaml, profile_pid, wait_job
+from tests.integration.test_service_e2e import (
+    SLOW,
+    cancel_once_running,
+    final,
+    models_yaml,
+    profile_pid,
+    wait_job,
+)
 from tests.support.ray_cluster import Cluster
 from tests.support.servers import gt_server
 from tests.support.service_proc import kill_group, service
@@ -45,16 +51,7 @@ def test_cancel_reaches_the_profile_on_the_node_and_keeps_what_it_measured(
         with service(
             tmp_path / "data", models, "--cluster", cluster.address, "--cancel-grace-s", "60"
         ) as svc:
-            _, data = svc.call("POST", "/api/profiles", {"model": "gt"})
-            job_id = data["id"]
-            try:
-                wait_job(svc, job_id, _started)
-                time.sleep(3)  # let some requests complete
-                status, body = svc.call("DELETE", f"/api/profiles/{job_id}")
-                assert status == 202 and body["cancel_requested"] is True
-                job = wait_job(svc, job_id, final, timeout=120)
-            finally:
-                kill_group(profile_pid(tmp_path / "data", job_id), job_id)
+            job_id, job = cancel_once_running(svc, tmp_path / "data")
             _, log = svc.call("GET", f"/api/profiles/{job_id}/log")
     assert job["status"] == "cancelled", job
     assert job["result"]["status"] == "incomplete", str(log)[-3000:]

@@ -87,7 +87,7 @@ def test_profile_against_the_session_server(vllm_cpu: VllmServer, tmp_path: Path
         tmp_path, "p",
         "--model", "tiny-llama", "--tee-on", vllm_cpu.base_url,
         "--num-requests", "16", "--concurrency", "4", "--input-len", "32",
-        "--output-len", str(OUTPUT_LEN), "--repeats", "1", "--no-report",
+        "--output-len", str(OUTPUT_LEN), "--range-ratio", "0", "--repeats", "1", "--no-report",
     )
     prof = read_json(pdir / "profile.json")
     assert prof["status"] == "complete" and prof["aa"] is True
@@ -104,7 +104,7 @@ def test_embedded_default_launches_profiles_and_stops_its_engine(tmp_path: Path)
     _, pdir = _profile(
         tmp_path, "emb",
         "--model", "tiny-llama", "--num-requests", "12", "--concurrency", "4", "--input-len", "32",
-        "--output-len", str(OUTPUT_LEN), "--repeats", "1",
+        "--output-len", str(OUTPUT_LEN), "--range-ratio", "0", "--repeats", "1",
     )
     prof = read_json(pdir / "profile.json")
     assert prof["status"] == "complete" and prof["aa"] is True

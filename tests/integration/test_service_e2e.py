@@ -206,20 +206,25 @@ def _started(job: dict[str, Any]) -> bool:
     return job["status"] == "running" and (job.get("progress") or {}).get("runs_started", 0) >= 1
 
 
+def cancel_once_running(svc: Service, data: Path) -> tuple[str, dict[str, Any]]:
+    """Submit a (slow) profile, cancel it once its first run is under way; (job id, final job)."""
+    _, body = svc.call("POST", "/api/profiles", {"model": "gt"})
+    job_id = body["id"]
+    try:
+        wait_job(svc, job_id, _started)
+        time.sleep(3)  # let some requests complete
+        status, body = svc.call("DELETE", f"/api/profiles/{job_id}")
+        assert status == 202 and body["cancel_requested"] is True
+        return job_id, wait_job(svc, job_id, final, timeout=120)
+    finally:
+        kill_group(profile_pid(data, job_id), job_id)
+
+
 def test_cancel_keeps_what_was_measured(tmp_path: Path) -> None:
     with gt_server("--ttft-ms", "20", "--itl-ms", "20") as gt:
         models = models_yaml(tmp_path / "models.yaml", gt, gt, SLOW)
         with service(tmp_path / "data", models, "--cancel-grace-s", "60") as svc:
-            _, data = svc.call("POST", "/api/profiles", {"model": "gt"})
-            job_id = data["id"]
-            try:
-                wait_job(svc, job_id, _started)
-                time.sleep(3)  # let some requests complete
-                status, body = svc.call("DELETE", f"/api/profiles/{job_id}")
-                assert status == 202 and body["cancel_requested"] is True
-                job = wait_job(svc, job_id, final, timeout=120)
-            finally:
-                kill_group(profile_pid(tmp_path / "data", job_id), job_id)
+            _, job = cancel_once_running(svc, tmp_path / "data")
             assert job["status"] == "cancelled", job
             assert job["result"]["status"] == "incomplete"
             (run,) = [r for r in job["result"]["runs"] if r["label"] == "on"]
