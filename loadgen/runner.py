@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from time import perf_counter_ns
+from types import FrameType
 from typing import Any, Protocol
 
 import pandas as pd
@@ -140,16 +141,24 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 def _sigint_sets(flag: threading.Event, sigint: threading.Event, caught: list[int]) -> Iterator[None]:
     """While driving, Ctrl-C or SIGTERM sets ``flag`` (stop sending, keep results) instead of
     raising; ``caught`` gets the first signal's number, so the caller can re-raise it after saving."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
-    def handler(signum: int, frame: object) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if not caught:
             caught.append(signum)
         sigint.set()
         flag.set()
 
+    with signals_handled(handler):
+        yield
+
+
+@contextlib.contextmanager
+def signals_handled(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM go to ``handler``, then the previous handlers are back.
+    Only the main thread can set handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

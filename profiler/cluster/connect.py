@@ -67,6 +67,16 @@ class _State:
 _STATE = _State()
 
 
+def first_line(exc: BaseException) -> str:
+    """The first meaningful line of a (Ray) error, with its type: Ray's own messages carry whole
+    remote tracebacks."""
+    for line in str(exc).strip().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Traceback", "File ", "^")):
+            return f"{type(exc).__name__}: {line}"[:300]
+    return type(exc).__name__
+
+
 def connect(address: str, namespace: str = NAMESPACE) -> ModuleType:
     """Connect this process to the cluster at ``address`` (once); return the ray module."""
     ray = require_ray()
@@ -87,14 +97,8 @@ def connect(address: str, namespace: str = NAMESPACE) -> ModuleType:
             log_to_driver=False,
             configure_logging=True,
         )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot connect to the Ray cluster at {address}: {first}") from None
-    except Exception as exc:  # Ray's own error classes (authentication, version mismatch)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"cannot connect to the Ray cluster at {address}: {type(exc).__name__}: {first}"
-        ) from None
+    except Exception as exc:  # ConnectionError, RuntimeError, or Ray's own (authentication, version)
+        raise UserError(f"cannot connect to the Ray cluster at {address}: {first_line(exc)}") from None
     _STATE.address = address
     return ray
 

@@ -33,11 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from profiler.cluster.node import pack_dir, subprocess_env
+
 #: How often the remote output directory is copied back (progress and loss protection).
 SYNC_EVERY_S = 3.0
 #: After an interruption, how long the remote command may take to save and exit.
 STOP_GRACE_S = 60.0
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class RemoteCommand:
@@ -58,11 +59,7 @@ class RemoteCommand:
             copy = self._tmp / Path(original).name
             copy.write_bytes(content)
             args = [str(copy) if a == original else a for a in args]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        env["PYTHONUNBUFFERED"] = "1"
-        if env.get("CUDA_VISIBLE_DEVICES") == "":  # Ray's value for an actor without a GPU
-            del env["CUDA_VISIBLE_DEVICES"]
+        env = subprocess_env(PYTHONUNBUFFERED="1")
         with self._log.open("wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "profiler.cli", *args, "--out", str(self._out)],
@@ -87,13 +84,10 @@ class RemoteCommand:
 
     def snapshot(self, log_from: int = 0) -> tuple[bytes, bytes]:
         """The output directory as a tar.gz, and the command's output from byte ``log_from``."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for child in sorted(self._out.iterdir()):
-                tar.add(child, arcname=child.name)
+        archive = pack_dir(self._out)
         with self._log.open("rb") as f:
             f.seek(log_from)
-            return buf.getvalue(), f.read()
+            return archive, f.read()
 
     def cleanup(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)

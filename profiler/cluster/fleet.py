@@ -10,15 +10,12 @@ the run directory it wrote, packed as one tar archive. So:
 - no shared file system is assumed: every run directory comes back to the driver's ``--out``;
 - a node that dies, or a task that fails, is one row with the reason; the others are kept.
 
-Ray gives a task that asked for no GPU ``CUDA_VISIBLE_DEVICES=""``; the subprocess gets the
-variable removed instead, because validate must see every GPU of its node (NVML ignores the
-variable, but torch in ``--probe`` and the gpu suite do not).
+The subprocess sees every GPU of its node (:func:`profiler.cluster.node.subprocess_env`).
 """
 
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import tarfile
@@ -29,11 +26,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from profiler.cluster.connect import alive_nodes, connect
+from profiler.cluster.connect import alive_nodes, connect, first_line
+from profiler.cluster.node import pack_dir, subprocess_env
 from profiler.errors import UserError
 from profiler.results.cluster import ClusterNode
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 #: How often the driver looks at the tasks (and lets Ctrl-C in).
 POLL_S = 0.2
 
@@ -46,10 +43,7 @@ def node_command(argv: Sequence[str], timeout_s: float | None, pack: bool) -> di
     """
     from profiler.cluster.connect import this_node
 
-    env = dict(os.environ)
-    if env.get("CUDA_VISIBLE_DEVICES") == "":
-        del env["CUDA_VISIBLE_DEVICES"]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    env = subprocess_env()
     node = this_node().model_dump()
     with tempfile.TemporaryDirectory(prefix="tee-llm-prof-fleet-") as tmp:
         cmd = [sys.executable, "-m", "profiler.cli", *argv, *(["--out", tmp] if pack else [])]
@@ -58,13 +52,7 @@ def node_command(argv: Sequence[str], timeout_s: float | None, pack: bool) -> di
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=tmp)
         except subprocess.TimeoutExpired:
             return {"node": node, "rc": None, "stdout": "", "stderr": f"no answer within {timeout_s:g} s"}
-        archive = None
-        if pack and any(Path(tmp).iterdir()):
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-                for child in sorted(Path(tmp).iterdir()):
-                    tar.add(child, arcname=child.name)
-            archive = buf.getvalue()
+        archive = pack_dir(Path(tmp)) if pack and any(Path(tmp).iterdir()) else None
         return {
             "node": node,
             "rc": done.returncode,
@@ -135,7 +123,7 @@ def on_every_node(
                 try:
                     value = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    answers[node.node_id] = (None, _first_line(exc))
+                    answers[node.node_id] = (None, first_line(exc))
                     continue
                 answers[node.node_id] = (value, None)
                 if on_result is not None:
@@ -145,14 +133,6 @@ def on_every_node(
             ray.cancel(ref, force=True)
             answers[node.node_id] = (None, "interrupted (Ctrl-C) before this node answered")
     return [(n, *answers.get(n.node_id, (None, "no answer"))) for n in nodes]
-
-
-def _first_line(exc: BaseException) -> str:
-    for line in str(exc).strip().splitlines():
-        line = line.strip()
-        if line and not line.startswith(("Traceback", "File ", "^")):
-            return f"{type(exc).__name__}: {line}"[:300]
-    return type(exc).__name__
 
 
 def unpack(archive: bytes, out: Path) -> list[Path]:

@@ -27,14 +27,19 @@ def fleet_exit_code(codes: Sequence[int]) -> int:
     return 3 if all(c == 3 for c in codes) else 0
 
 
+def _why(answer: dict[str, Any]) -> str:
+    """The node's command's own last line of stderr (its one-line error), else its exit code."""
+    lines = (answer.get("stderr") or "").strip().splitlines()
+    return lines[-1] if lines else f"exit code {answer.get('rc')}"
+
+
 def _node_validation(node: ClusterNode, answer: dict[str, Any] | None, why: str | None) -> NodeValidation:
     if answer is None:
         return NodeValidation(node=node, exit_code=1, error=why)
     try:
         result = json.loads(answer["stdout"])
     except (TypeError, ValueError):
-        tail = (answer.get("stderr") or "").strip().splitlines()[-1:] or [f"exit code {answer.get('rc')}"]
-        return NodeValidation(node=node, exit_code=1, error=f"validate gave no JSON: {tail[0]}")
+        return NodeValidation(node=node, exit_code=1, error=f"validate gave no JSON: {_why(answer)}")
     return NodeValidation(
         node=ClusterNode.model_validate(answer["node"]),
         exit_code=int(result.get("exit_code", answer.get("rc") or 1)),
@@ -87,8 +92,7 @@ def suite_fleet(
                     _mark_node(d, address, where)
             landed[node.node_id] = dirs
         if answer.get("rc") != 0:
-            tail = (answer.get("stderr") or "").strip().splitlines()[-1:] or [f"exit code {answer.get('rc')}"]
-            problems[node.node_id] = tail[0]
+            problems[node.node_id] = _why(answer)
 
     answers = on_every_node(address, argv, gpu_only=gpu_only, pack=True, on_result=arrived)
     return [

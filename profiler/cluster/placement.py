@@ -12,7 +12,7 @@ a worker really ran is read back from inside it, not assumed from the plan.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -56,7 +56,6 @@ class Plan:
 
     options: list[dict[str, Any]]
     group: Any = None  # the placement group (spread, pack)
-    nodes: list[ClusterNode] = field(default_factory=list)  # node=…: the planned node per worker
 
     def release(self, ray: ModuleType) -> None:
         if self.group is not None:
@@ -78,8 +77,7 @@ def plan(ray: ModuleType, placement: Placement, nodes: Sequence[ClusterNode], n_
             [
                 {"num_cpus": 1, "scheduling_strategy": NodeAffinitySchedulingStrategy(n.node_id, soft=False)}
                 for n in targets
-            ],
-            nodes=targets,
+            ]
         )
     from ray.util.placement_group import placement_group, remove_placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy

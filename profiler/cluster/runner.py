@@ -44,7 +44,7 @@ from loadgen.runner import (
 from loadgen.schedule import offsets_ns
 from profiler import __version__
 from profiler.cluster import clock, merge
-from profiler.cluster.connect import alive_nodes, connect
+from profiler.cluster.connect import alive_nodes, connect, first_line
 from profiler.cluster.options import ClusterOptions
 from profiler.cluster.placement import plan
 from profiler.cluster.worker import remote_class
@@ -65,15 +65,6 @@ PROGRESS_EVERY_S = 0.5
 @dataclass
 class ClusterResult(RunResult):
     cluster: ClusterRun | None = None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("Traceback", "File ", "^")):
-            return f"{type(exc).__name__}: {line}"[:300]
-    return type(exc).__name__
 
 
 def _get_all(ray: ModuleType, refs: list[Any], timeout_s: float, what: str) -> list[Any]:
@@ -100,7 +91,7 @@ def _identify(ray: ModuleType, actors: Sequence[Any]) -> list[dict[str, Any]]:
     try:
         ids = _get_all(ray, [a.identity.remote() for a in actors], ACTOR_START_S, "start")
     except ray.exceptions.RayError as exc:
-        raise UserError(f"a Ray worker failed to start: {_first_line(exc)}") from None
+        raise UserError(f"a Ray worker failed to start: {first_line(exc)}") from None
     for info in ids:
         if info["version"] != __version__:
             raise UserError(
@@ -158,7 +149,7 @@ class _Driver:
                 try:
                     on_value(w, self.ray.get(ref))
                 except self.ray.exceptions.RayError as exc:
-                    w.lost = _first_line(exc)
+                    w.lost = first_line(exc)
             if pending and time.monotonic() - self.stop_at > STOP_GRACE_S:
                 for ref, w in pending.items():
                     w.lost = f"no records {STOP_GRACE_S:g} s after the stop"

@@ -22,14 +22,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from loadgen.drive import Share, ShareResult
+from profiler.cluster.node import subprocess_env
 
 #: Calls that must be answered while ``prepare`` or ``result`` blocks (progress, stop, start).
 MAX_CONCURRENCY = 4
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class LoadWorker:
@@ -63,8 +62,7 @@ class LoadWorker:
     def prepare(self, share: Share) -> dict[str, Any]:
         """Start the load process with ``share``; return once it is warmed up (or has failed)."""
         parent, child = mp.Pipe(duplex=True)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env = subprocess_env()
         fd = child.fileno()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "profiler.cluster.child", str(fd)],
@@ -128,9 +126,6 @@ class LoadWorker:
         if self._result is None:
             raise RuntimeError(self._error or "the load process returned nothing")
         return self._result
-
-    def load_pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
 
 def remote_class(ray: Any) -> Any:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from loadgen.runner import signals_handled
 from profiler.errors import UserError
 
 SAVING = "saving what was measured; it cannot be interrupted and takes a moment"
@@ -49,9 +49,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def shielded() -> Iterator[None]:
     """SIGINT and SIGTERM cannot interrupt the block (a save after an interruption has begun).
     The first signal inside it is swallowed quietly, later ones print :data:`SAVING` once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     seen = [0]
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -59,12 +56,8 @@ def shielded() -> Iterator[None]:
         if seen[0] == 2:
             print(SAVING, file=sys.stderr, flush=True)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with signals_handled(handler):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def interrupt_of(signum: int | None) -> KeyboardInterrupt:

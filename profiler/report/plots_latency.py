@@ -127,12 +127,7 @@ def overhead_bars(rows: Sequence[MetricRow], title: str = "TEE overhead per metr
         ax.barh(y, value, color=color, alpha=0.85, label=label)
         if lo is not None and hi is not None:
             interval(ax, [y], [lo], [hi], horizontal=True, color="black", label="95% CI")
-    ax.set_yticks(ys, [metric_label(r.metric) for r in rows] if rows else [])
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("overhead (%) — positive means the TEE costs")
-    ax.set_ylabel("metric")
-    ax.grid(axis="x", alpha=0.3)
-    _dedupe_legend(ax)
+    _overhead_axes(ax, ys, [r.metric for r in rows], "the TEE")
     return fig
 
 
@@ -263,6 +258,16 @@ def _bin_center(b: VolumeBin) -> float:
     return float(b.median_tokens)  # where the bin's requests really are
 
 
+def _overhead_axes(ax: Any, ys: Any, metrics: list[str], who: str) -> None:
+    """The frame of a horizontal overhead chart: metric labels, the zero line, axis titles."""
+    ax.set_yticks(ys, [metric_label(m) for m in metrics])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"overhead (%) — positive means {who} costs")
+    ax.set_ylabel("metric")
+    ax.grid(axis="x", alpha=0.3)
+    _dedupe_legend(ax)
+
+
 def _dedupe_legend(ax: Any) -> None:
     handles, labels = ax.get_legend_handles_labels()
     seen: dict[str, Any] = {}
@@ -335,10 +340,5 @@ def stacked_increments(d: Decomposition, title: str = "Overhead by step (95% CI)
         ax.plot([float(t.overhead_pct or 0.0)], [y], "D", color="black", label="total")
         if t.ci_low is not None and t.ci_high is not None:
             ax.hlines(y + 0.3, t.ci_low, t.ci_high, colors="#555", lw=2, label="95% CI of the total")
-    ax.set_yticks(ys, [metric_label(r.metric) for r in rows] if rows else [])
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("overhead (%) — positive means the step costs")
-    ax.set_ylabel("metric")
-    ax.grid(axis="x", alpha=0.3)
-    _dedupe_legend(ax)
+    _overhead_axes(ax, ys, [r.metric for r in rows], "the step")
     return fig

@@ -27,14 +27,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from tests.support.gt_server import Options, RequestLog, _resolve_now
+from tests.support.gt_server import Options, RequestLog, probe_loop_lag
 
 _HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n"
 )
 _MAX_HEAD = 64 * 1024
-PROBE_S = 0.01
 
 
 def _chunk(payload: bytes) -> bytes:
@@ -66,13 +65,7 @@ class Server:
         ).encode()
 
     async def probe(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(PROBE_S)
-            fut: asyncio.Future[int] = loop.create_future()
-            queued = time.perf_counter_ns()
-            loop.call_soon(_resolve_now, fut)
-            self.loop_lag_ns.append(await fut - queued)
+        await probe_loop_lag(self.loop_lag_ns)
 
 
 class Stream:

@@ -60,6 +60,17 @@ def _resolve_now(fut: asyncio.Future[int]) -> None:
         fut.set_result(time.perf_counter_ns())
 
 
+async def probe_loop_lag(out: list[int]) -> None:
+    """How long a ready callback waits for this server's loop, every PROBE_S, appended to ``out``."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(PROBE_S)
+        fut: asyncio.Future[int] = loop.create_future()
+        queued = time.perf_counter_ns()
+        loop.call_soon(_resolve_now, fut)
+        out.append(await fut - queued)
+
+
 FAULTS = ("none", "http500", "drop", "garbage", "error_event", "slow_headers")
 
 
@@ -103,14 +114,7 @@ class GroundTruth:
         self.loop_lag_ns: list[int] = []
 
     async def probe(self) -> None:
-        """How long a ready callback waits for this server's loop (every PROBE_S)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(PROBE_S)
-            fut: asyncio.Future[int] = loop.create_future()
-            queued = time.perf_counter_ns()
-            loop.call_soon(_resolve_now, fut)
-            self.loop_lag_ns.append(await fut - queued)
+        await probe_loop_lag(self.loop_lag_ns)
 
     # ------------------------------------------------------------------ helpers
     def _fault_for(self, n: int) -> str:
