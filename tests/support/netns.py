@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Sequence
 
@@ -37,6 +38,19 @@ def unavailable() -> str | None:
     if links != ["lo"]:
         return f"the namespace is not loopback-only: {links}"
     return None
+
+
+def interfaces() -> list[str]:
+    """The network interfaces of this process's network namespace (inside ours: only ``lo``).
+    Asked of the kernel, not read from /sys, which shows the namespace it was mounted in."""
+    return sorted(name for _, name in socket.if_nameindex())
+
+
+def require_loopback_only(what: str) -> None:
+    """Refuse to go on where any interface but loopback is visible (DESIGN §10)."""
+    seen = interfaces()
+    if seen != ["lo"]:
+        raise RuntimeError(f"{what} must run in a loopback-only network namespace; this one has {seen}")
 
 
 def pid_namespace(argv: Sequence[str]) -> list[str]:

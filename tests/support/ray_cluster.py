@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.netns import pid_namespace
+from tests.support.netns import pid_namespace, require_loopback_only
 from tests.support.servers import ROOT, free_port
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -88,6 +88,7 @@ def ray_cluster(
     ``node_args`` / ``node_env``: extra ``ray start`` arguments and environment per node (0 is
     the head), e.g. ``--num-gpus 1`` or an NVML replay file for one node.
     """
+    require_loopback_only("a Ray cluster")  # Ray binds and probes whatever interfaces it sees
     args, envs = node_args or {}, node_env or {}
     logs.mkdir(parents=True, exist_ok=True)
     port = free_port()
